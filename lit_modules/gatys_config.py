@@ -1,0 +1,53 @@
+"""GatysConfig: every setting of a Gatys run. Torch-free so the CLI can read its defaults fast."""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from .errors import ConfigError
+
+OPTIMIZERS = ("lbfgs", "adam")
+
+
+@dataclass
+class GatysConfig:
+    """Every setting of a Gatys run; the CLI's defaults come from here."""
+
+    size: int = 512  # long side of the output, px
+    steps: int = 100  # iterations at the final size
+    coarse_steps: int = 150  # iterations at each smaller size
+    min_size: int = 256  # coarse-to-fine starts here (no coarse stages if size <= min_size)
+    scale_factor: float = math.sqrt(2)
+    optimizer: str = "lbfgs"
+    lr: float | None = None
+    content_weight: float = 1.0
+    style_weight: float = 1.0
+    tv_weight: float = 1.0
+    content_layers: dict = field(default_factory=lambda: {"relu4_2": 1.0})
+    style_layers: dict = field(default_factory=lambda: {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0})
+    backbone: str = "caffe"
+    pooling: str = "avg"
+    style_scale: float = 1.0  # style image long side = style_scale * output long side
+    preserve_color: bool = False
+    init: str = "content"  # content | noise | (a tensor passed separately)
+    seed: int = 0
+    precision: str = "auto"  # auto | bf16 | fp32
+
+    def check(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.size < 16:
+            raise ConfigError(f"size must be >= 16 px, got {self.size}")
+        if self.steps < 1 or self.coarse_steps < 0:
+            raise ConfigError("steps must be >= 1 and coarse_steps >= 0")
+        if self.scale_factor <= 1:
+            raise ConfigError(f"scale_factor must be > 1, got {self.scale_factor}")
+        if self.style_scale <= 0:
+            raise ConfigError(f"style_scale must be > 0, got {self.style_scale}")
+        if min(self.content_weight, self.style_weight, self.tv_weight) < 0:
+            raise ConfigError("loss weights must be >= 0")
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ConfigError(f"unknown precision {self.precision!r}; choose auto, bf16 or fp32")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
