@@ -20,6 +20,7 @@ from torch import nn
 from .color import match_luminance, preserve_color, rgb_to_yuv
 from .errors import ConfigError
 from .gatys_config import OPTIMIZERS, GatysConfig
+from .hw import bf16_fast
 from .losses import PerceptualLoss
 
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
@@ -84,19 +85,6 @@ def fit_size(x: torch.Tensor, long_side: int) -> torch.Tensor:
     if hw == (h, w):
         return x
     return F.interpolate(x, size=hw, mode="bicubic", align_corners=False, antialias=s < 1).clamp(0, 1)
-
-
-def bf16_fast(device: torch.device) -> bool:
-    """True where bf16 convolutions are fast: CUDA with bf16, or a CPU with AMX / avx512_bf16."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type != "cpu":
-        return False
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def build_loss(cfg: GatysConfig) -> PerceptualLoss:
