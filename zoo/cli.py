@@ -116,6 +116,127 @@ def stylize(
                f"loss {t.get('total', 0):.4g} (content {t.get('content', 0):.4g}, style {t.get('style', 0):.4g}, tv {t.get('tv', 0):.4g})")
 
 
+# ---------------------------------------------------------------------------------------------
+# the zoo: publish, list, show, apply, evaluate, export
+# ---------------------------------------------------------------------------------------------
+ZooOpt = Annotated[Optional[str], typer.Option("--zoo", help="Zoo folder or fsspec URL [default: $STYLE_ZOO_HOME, else ~/.cache/style-zoo/zoo].")]
+
+
+@app.command()
+def publish(
+    run: Annotated[Path, typer.Argument(help="Training run folder (with checkpoints/last.ckpt) or a .ckpt file.")],
+    name: Annotated[str, typer.Option("--name", "-n", help="Model name: a-z, 0-9, '_' and '-'.")],
+    zoo: ZooOpt = None,
+    dtype: Annotated[str, typer.Option(help="Weight dtype on disk: fp16 or fp32.")] = "fp16",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
+    card_dir: Annotated[Optional[Path], typer.Option(help="Also write the card as CARD_DIR/NAME.md (+ NAME.jpg sample), e.g. model_cards.")] = None,
+    sample: Annotated[Optional[Path], typer.Option(help="Photo stylised for the card's sample [default: a Kodak photo from ../shared/assets, if present].")] = None,
+    no_sample: Annotated[bool, typer.Option("--no-sample", help="Publish without a sample image.")] = False,
+) -> None:
+    """Publish a trained network as the next version NAME@N: safetensors weights, config, model card."""
+    from zoo.publish import DEFAULT_SAMPLE, publish as run_publish
+
+    with errors_as_exit():
+        r = run_publish(run, name, zoo=zoo, dtype=dtype, dry_run=dry_run, card_dir=card_dir,
+                        sample=None if no_sample else (sample or DEFAULT_SAMPLE))
+    if r["dry_run"]:
+        typer.echo(f"dry run: would publish {r['ref']} to {r['zoo']} ({r['bytes'] / 1e6:.2f} MB, sha256 {r['sha256'][:12]})")
+    else:
+        typer.echo(f"published {r['ref']} to {r['zoo']}: {r['file']} ({r['bytes'] / 1e6:.2f} MB, sha256 {r['sha256'][:12]}), card {r['card']}"
+                   + (f", copy {r['card_copy']}" if r.get("card_copy") else ""))
+
+
+@app.command("list")
+def list_models(
+    pattern: Annotated[Optional[str], typer.Argument(help="Only names matching this glob or substring.")] = None,
+    all_versions: Annotated[bool, typer.Option("--all-versions", "-a", help="One row per version.")] = False,
+    zoo: ZooOpt = None,
+) -> None:
+    """List the models in your zoo and the built-in ones."""
+    import fnmatch
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from zoo.index import ZooStack
+
+    with errors_as_exit():
+        rows = ZooStack(zoo).entries(all_versions=all_versions)
+    if pattern:
+        rows = [(e, src) for e, src in rows if fnmatch.fnmatch(e.name, pattern) or pattern in e.name]
+    if not rows:
+        typer.echo("no models" + (f" matching {pattern!r}" if pattern else "") + "; publish one with: zoo publish RUN --name NAME")
+        return
+    table = Table(box=None, header_style="bold")
+    for col in ("model", "size", "style", "style dist", "content dist", "SSIM", "ms/MP", "created", "from"):
+        table.add_column(col, justify="right" if col in ("size", "style dist", "content dist", "SSIM", "ms/MP") else "left")
+
+    def num(v, fmt):
+        return format(v, fmt) if isinstance(v, (int, float)) else "-"
+
+    for e, src in rows:
+        m = e.info.get("metrics") or {}
+        st = e.info.get("style") or {}
+        table.add_row(e.ref, f"{e.info.get('bytes', 0) / 1e6:.1f} MB", st.get("title") or st.get("name") or "-",
+                      num(m.get("style_distance"), ".3g"), num(m.get("content_distance"), ".3g"), num(m.get("ssim"), ".3f"),
+                      num((m.get("speed") or {}).get("ms_per_mp"), ".0f"), str(e.info.get("created", ""))[:10], src)
+    Console(width=200).print(table)
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION.")],
+    zoo: ZooOpt = None,
+) -> None:
+    """Print a model's card (Markdown with YAML front matter)."""
+    from zoo.index import ZooStack
+
+    with errors_as_exit():
+        text = ZooStack(zoo).resolve(ref).card_text()
+    typer.echo(text)
+
+
+@app.command()
+def apply(
+    ref: Annotated[str, typer.Argument(help="Model: NAME or NAME@VERSION (see zoo list).")],
+    inputs: Annotated[list[str], typer.Argument(help="Photos, folders or globs.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (one input only) [default: INPUT_NAME.jpg beside it].")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option("--out-dir", help="Folder for the outputs (same file names).")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Resize the photo's long side to this first [default: keep].")] = None,
+    strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="Blend with the photo: 0 = photo, 1 = fully stylised.")] = 1.0,
+    preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the photo's colours (transfer luminance only).")] = False,
+    tile: Annotated[str, typer.Option(help="auto (from available memory) or a tile size in px.")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: Annotated[str, typer.Option(help="auto (bf16 where fast: GPUs, AMX CPUs), fp32, bf16 or fp16.")] = "auto",
+    overwrite_input: Annotated[bool, typer.Option("--overwrite-input", help="Allow an output to replace its input.")] = False,
+    zoo: ZooOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Stylise photos with a zoo model (sha256-verified safetensors; tiles for big photos)."""
+    from zoo.apply import apply_files, expand_inputs
+
+    with errors_as_exit():
+        n = len(expand_inputs(inputs))
+        progress = None
+        bar = None
+        if n > 1 and not quiet:
+            from rich.progress import Progress
+
+            bar = Progress(transient=True)
+            bar.start()
+            task = bar.add_task(f"apply {ref}", total=n)
+            progress = lambda i, total, path: bar.update(task, completed=i)  # noqa: E731
+        try:
+            r = apply_files(ref, inputs, output=output, out_dir=out_dir, zoo=zoo, size=size, strength=strength,
+                            preserve_color=preserve_color, tile=tile, device=resolve_device(device), precision=precision,
+                            overwrite_input=overwrite_input, on_progress=progress)
+        finally:
+            if bar is not None:
+                bar.stop()
+    where = str(r.outputs[0]) if len(r.outputs) == 1 else f"{len(r.outputs)} files"
+    typer.echo(f"{r.ref}: wrote {where} ({r.megapixels:.2f} MP{f', {r.tiled} tiled' if r.tiled else ''}) in {r.seconds:.1f} s")
+
+
 def main() -> None:
     app()
 

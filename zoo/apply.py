@@ -1,0 +1,287 @@
+"""Apply a zoo model to photos: verified load, tiled inference in bounded memory, colour, strength.
+
+Imports only torch, safetensors, ``lit_modules.transformer_net``, ``lit_modules.color`` and
+``zoo.images`` (no Lightning, no torchvision): a 1080x1080 photo's whole process is dominated
+by ``import torch`` and the forward pass.
+
+Tiling: a photo above the untiled budget is cut into tiles (multiples of 4 px, so the
+network's two stride-2 stages see the same sampling grid as the whole image) with ``CONTEXT``
+px of real neighbouring pixels on every side, whose centres are blended with linear ramps over
+``OVERLAP`` px. Every instance norm uses statistics recorded once on a downscaled pass of the
+whole photo, so tiles share one tone and there are no seams.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+
+from lit_modules.color import preserve_color as _preserve_color
+from lit_modules.transformer_net import TransformerNet
+from zoo.images import IMAGE_EXTENSIONS, ImageError, check_output_path, pil_to_tensor, read_image, resize_long_side, save_image
+
+CONTEXT = 48  # px of real context around each tile (the network's effective receptive radius)
+OVERLAP = 32  # px over which neighbouring tiles are cross-faded
+STATS_SIZE = 1024  # long side of the downscaled pass that records the instance-norm statistics
+UNTILED_MAX_MP = 1.25  # auto: untiled up to this many megapixels per GB of budget
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def _dtype(precision: str, device: torch.device) -> torch.dtype:
+    from lit_modules.hw import bf16_fast
+
+    if precision not in PRECISIONS:
+        from zoo.index import ZooError
+
+        raise ZooError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        return torch.bfloat16 if bf16_fast(device) else torch.float32
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def net_from_bytes(data: bytes, config: dict) -> TransformerNet:
+    """A TransformerNet from verified safetensors bytes and the version's config (fp32, eval)."""
+    from safetensors.torch import load as st_load
+
+    from zoo.index import IntegrityError
+
+    net = TransformerNet(width=float(config.get("width", 1.0)), num_residual=int(config.get("num_residual", 5)))
+    try:
+        state = st_load(data)
+    except Exception as e:
+        raise IntegrityError(f"cannot read safetensors weights ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    try:
+        net.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as e:
+        raise IntegrityError(f"weights do not fit TransformerNet(width={net.width}): {str(e).splitlines()[0][:160]}") from None
+    return net.eval().requires_grad_(False)
+
+
+def load_model(ref: str, zoo: str | None = None, device: str = "cpu", precision: str = "auto"):
+    """Resolve ``name[@N]`` in the user zoo + built-in layer, verify, load. Returns (net, entry, dtype)."""
+    from zoo.index import ZooStack
+
+    entry = ZooStack(zoo).resolve(ref)
+    net = net_from_bytes(entry.read_weights(), entry.config)
+    dev = torch.device(device)
+    dtype = _dtype(precision, dev)
+    net = net.to(dev, dtype)
+    return net, entry, dtype
+
+
+def _forward(net: TransformerNet, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return net(x.to(dtype))
+
+
+def _ramp(n: int, lead: int, trail: int) -> torch.Tensor:
+    """Weights along one axis of a tile: linear 0->1 over ``lead`` px, 1->0 over ``trail`` px."""
+    w = torch.ones(n)
+    if lead:
+        w[:lead] = torch.linspace(0, 1, lead + 2)[1:-1]
+    if trail:
+        w[n - trail :] = torch.linspace(1, 0, trail + 2)[1:-1]
+    return w
+
+
+def _starts(total: int, tile: int, overlap: int) -> list[int]:
+    """Tile origins (multiples of 4) covering ``total`` with at least ``overlap`` px shared."""
+    if total <= tile:
+        return [0]
+    step = max(4, (tile - overlap) // 4 * 4)
+    starts = list(range(0, total - tile, step)) + [max(0, (total - tile) // 4 * 4)]
+    return sorted(set(starts))
+
+
+def auto_tile(h: int, w: int, width: float = 1.0, budget_bytes: int | None = None) -> int | None:
+    """None (untiled) when the photo fits the activation budget, else a tile size in px.
+
+    The budget is a quarter of the available memory, at most 512 MB: peak activations of the
+    untiled forward measured ~(width * 400) bytes per pixel in fp32 (several 32-channel
+    full-resolution maps alive at once).
+    """
+    if budget_bytes is None:
+        try:
+            import psutil
+
+            avail = psutil.virtual_memory().available
+        except Exception:
+            avail = 4 << 30
+        budget_bytes = min(avail // 4, 512 << 20)
+    per_px = 400 * max(width, 0.25)
+    if h * w * per_px <= budget_bytes:
+        return None
+    side = int((budget_bytes / per_px) ** 0.5) - 2 * CONTEXT
+    return max(128, min(1024, side // 4 * 4))
+
+
+@torch.inference_mode()
+def stylize_tensor(
+    net: TransformerNet,
+    x: torch.Tensor,
+    tile: int | None = None,
+    strength: float = 1.0,
+    preserve_color: bool = False,
+    dtype: torch.dtype = torch.float32,
+    stats_size: int = STATS_SIZE,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """(1, 3, H, W) RGB [0, 1] -> stylised (1, 3, H, W) float32 on the CPU.
+
+    ``x`` may be uint8 (0..255) to save memory on huge photos; tiles are converted one at a time.
+    ``tile=None`` runs the whole image at once (exact instance-norm statistics).
+    """
+    if not 0.0 <= strength <= 1.0:
+        from zoo.index import ZooError
+
+        raise ZooError(f"strength must be in [0, 1], got {strength}")
+    device = next(net.parameters()).device
+    _, _, H, W = x.shape
+
+    def prep(t: torch.Tensor) -> torch.Tensor:
+        t = t.to(device)
+        return t.float().div_(255) if t.dtype == torch.uint8 else t.float()
+
+    def post(y: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        if preserve_color:
+            y = _preserve_color(y, c)
+        if strength < 1.0:
+            y = torch.lerp(c, y, strength)
+        return y.float().cpu()
+
+    if tile is None or (H <= tile + 2 * CONTEXT and W <= tile + 2 * CONTEXT):
+        c = prep(x)
+        return post(_forward(net, c, dtype), c)
+
+    # Whole-image instance-norm statistics from a downscaled pass.
+    scale = min(1.0, stats_size / max(H, W))
+    small = prep(x)
+    if scale < 1.0:
+        small = F.interpolate(small, size=(max(8, round(H * scale)), max(8, round(W * scale))), mode="area")
+    stats = net.record_norm_stats(small.to(dtype))
+    del small
+    if out is None:
+        out = torch.zeros(1, 3, H, W)
+    wsum = torch.zeros(1, 1, H, W)
+    net.set_norm_stats(stats)
+    try:
+        for y0 in _starts(H, tile, OVERLAP):
+            for x0 in _starts(W, tile, OVERLAP):
+                y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
+                cy0, cx0 = max(0, y0 - CONTEXT), max(0, x0 - CONTEXT)
+                cy1, cx1 = min(H, y1 + CONTEXT), min(W, x1 + CONTEXT)
+                c = prep(x[:, :, cy0:cy1, cx0:cx1])
+                y = post(_forward(net, c, dtype), c)[:, :, y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+                wy = _ramp(y1 - y0, OVERLAP if y0 > 0 else 0, OVERLAP if y1 < H else 0)
+                wx = _ramp(x1 - x0, OVERLAP if x0 > 0 else 0, OVERLAP if x1 < W else 0)
+                wgt = (wy[:, None] * wx[None, :])[None, None]
+                out[:, :, y0:y1, x0:x1].addcmul_(y, wgt)
+                wsum[:, :, y0:y1, x0:x1].add_(wgt)
+    finally:
+        net.set_norm_stats(None)
+    return out.div_(wsum.clamp_min_(1e-8))
+
+
+def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files, folders (their images, sorted) and globs -> image paths; unknown ones raise one line."""
+    out: list[Path] = []
+    for item in inputs:
+        s = str(item)
+        p = Path(s)
+        if p.is_dir():
+            out += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS and q.is_file())
+        elif p.is_file():
+            out.append(p)
+        elif any(ch in s for ch in "*?["):
+            matches = sorted(Path(m) for m in glob.glob(s, recursive=True))
+            out += [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_EXTENSIONS]
+        else:
+            raise ImageError(f"{s}: no such file, folder or matching glob")
+    if not out:
+        raise ImageError(f"no images found in {', '.join(map(str, inputs))}")
+    return list(dict.fromkeys(out))
+
+
+def plan_outputs(inputs: list[Path], output: Path | None, out_dir: Path | None, suffix: str, overwrite_input: bool) -> list[Path]:
+    """Output path of every input, validated before any work."""
+    if output is not None and len(inputs) > 1:
+        raise ImageError(f"-o names one file but {len(inputs)} inputs were given; use --out-dir DIR")
+    if output is not None:
+        return [check_output_path(output, inputs, overwrite_input)]
+    outs = []
+    for p in inputs:
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            q = out_dir / f"{p.stem}{p.suffix if p.suffix.lower() in ('.jpg', '.jpeg', '.png', '.webp') else '.jpg'}"
+        else:
+            q = p.with_name(f"{p.stem}_{suffix}.jpg")
+        outs.append(check_output_path(q, inputs, overwrite_input))
+    return outs
+
+
+@torch.inference_mode()
+def to_pil_inplace(y: torch.Tensor):
+    """(1, 3, H, W) float [0, 1] -> PIL, reusing ``y``'s memory (no extra float copies of a 27 MP photo)."""
+    from PIL import Image
+
+    u8 = y[0].clamp_(0, 1).mul_(255).add_(0.5).to(torch.uint8).permute(1, 2, 0).contiguous()
+    return Image.fromarray(u8.numpy(), "RGB")
+
+
+@dataclass
+class ApplyReport:
+    ref: str
+    outputs: list[Path]
+    seconds: float
+    megapixels: float
+    tiled: int
+
+
+def apply_files(
+    ref: str,
+    inputs: list[str | os.PathLike],
+    output: Path | None = None,
+    out_dir: Path | None = None,
+    zoo: str | None = None,
+    size: int | None = None,
+    strength: float = 1.0,
+    preserve_color: bool = False,
+    tile: str = "auto",
+    device: str = "cpu",
+    precision: str = "auto",
+    overwrite_input: bool = False,
+    on_progress: Callable[[int, int, Path], None] | None = None,
+) -> ApplyReport:
+    """Stylise every input file with ``ref`` and write the outputs (atomically)."""
+    t0 = time.perf_counter()
+    files = expand_inputs(inputs)
+    net, entry, dtype = load_model(ref, zoo, device, precision)
+    outs = plan_outputs(files, output, out_dir, entry.name, overwrite_input)
+    if tile != "auto" and not (tile.isdigit() and int(tile) >= 64):
+        raise ImageError(f"--tile must be auto or a tile size in px >= 64, got {tile!r}")
+    mp, tiled = 0.0, 0
+    for i, (src, dst) in enumerate(zip(files, outs)):
+        img = resize_long_side(read_image(src), size)
+        W, H = img.size
+        t = auto_tile(H, W, net.width) if tile == "auto" else int(tile) // 4 * 4
+        if t is not None and max(H, W) > t + 2 * CONTEXT:
+            import numpy as np
+
+            x = torch.from_numpy(np.asarray(img)).permute(2, 0, 1).unsqueeze(0)  # uint8, no copy
+            tiled += 1
+        else:
+            x = pil_to_tensor(img)
+        del img
+        y = stylize_tensor(net, x, tile=t, strength=strength, preserve_color=preserve_color, dtype=dtype)
+        del x
+        save_image(to_pil_inplace(y), dst)
+        del y
+        mp += H * W / 1e6
+        if on_progress:
+            on_progress(i + 1, len(files), dst)
+    return ApplyReport(entry.ref, outs, time.perf_counter() - t0, mp, tiled)

@@ -1,0 +1,133 @@
+"""Model cards: Markdown with YAML front matter, generated from a zoo version record.
+
+The record (see ``zoo/index.py``) is the single source: ``zoo publish`` writes the first card,
+``zoo evaluate`` rewrites it with metrics. Cards are never edited by hand.
+"""
+from __future__ import annotations
+
+import yaml
+
+# Licence summary of ../shared/assets/photos-1k, copied from its README: cards of models trained
+# on it must carry this.
+PHOTOS_1K_LICENSES = [
+    "COCO 2017 (train2017/val2017 'coco128' subsets): per-image Flickr Creative Commons licences, many non-commercial.",
+    "Kodak PhotoCD test suite (24), downsampled Wikimedia Commons photographs (49, mostly CC BY / BY-SA).",
+    "BSDS500 (500, Berkeley; non-commercial research and education), Urban100, Sun-Hays 80, Set5, Set14 "
+    "(super-resolution benchmarks, Flickr-sourced).",
+]
+DEFAULT_MODEL_LICENSE = (
+    "Weights for research and non-commercial use: they inherit the most restrictive licence of the "
+    "training photos (see training_data); the code that made them is MIT."
+)
+NORMALISATION = {
+    "caffe": "original Caffe VGG-19 weights; input BGR, 0..255, mean pixel (103.939, 116.779, 123.68) subtracted",
+    "torchvision": "torchvision IMAGENET1K_V1 VGG-19 weights; input RGB, ImageNet mean/std",
+}
+
+
+def training_data(source: str | None) -> dict:
+    source = source or "unknown"
+    if "photos-1k" in source:
+        return {"source": source, "description": "photos-1k: 958 training photographs, short side 320 px, JPEG q90",
+                "licenses": PHOTOS_1K_LICENSES}
+    return {"source": source, "licenses": ["not recorded: check the licences of the training images before sharing"]}
+
+
+def front_matter(name: str, info: dict) -> dict:
+    """The card's YAML fields, from a version record."""
+    cfg = info.get("config", {})
+    style = info.get("style", {})
+    backbone = cfg.get("backbone", "caffe")
+    train = info.get("training", {})
+    return {
+        "name": name,
+        "version": info.get("version"),
+        "ref": f"{name}@{info.get('version')}",
+        "created": info.get("created"),
+        "license": info.get("license", DEFAULT_MODEL_LICENSE),
+        "model": {
+            "architecture": "TransformerNet (Johnson et al. 2016; instance norm, upsample + conv, reflection padding)",
+            "width": cfg.get("width"),
+            "num_residual": cfg.get("num_residual"),
+            "parameters": info.get("parameters"),
+            "dtype": info.get("dtype"),
+            "file": info.get("file"),
+            "sha256": info.get("sha256"),
+            "bytes": info.get("bytes"),
+        },
+        "painting": {k: style.get(k) for k in ("name", "title", "artist", "year", "license", "file", "sha256") if style.get(k) is not None},
+        "training_data": training_data(cfg.get("data")),
+        "loss_network": {"name": "VGG-19", "backbone": backbone, "pooling": cfg.get("pooling", "max"),
+                         "normalisation": NORMALISATION.get(backbone, backbone)},
+        "layers": {"content": cfg.get("content_layers"), "style": cfg.get("style_layers")},
+        "loss_weights": {"content": cfg.get("content_weight"), "style": cfg.get("style_weight"), "tv": cfg.get("tv_weight")},
+        "image_size": cfg.get("image_size"),
+        "style_size": cfg.get("style_size"),
+        "batch_size": cfg.get("batch_size"),
+        "lr": cfg.get("lr"),
+        "steps": train.get("steps", cfg.get("max_steps")),
+        "seed": cfg.get("seed"),
+        "precision": train.get("precision", cfg.get("precision")),
+        "hardware": train.get("hardware"),
+        "wall_time_s": train.get("wall_seconds"),
+        "metrics": info.get("metrics") or {},
+        "speed": (info.get("metrics") or {}).get("speed", {}),
+    }
+
+
+def render(name: str, info: dict, sample_file: str | None = None) -> str:
+    """Markdown card with YAML front matter; ``sample_file`` is the sample image's name beside the card."""
+    fm = front_matter(name, info)
+    if sample_file:
+        fm["sample"] = sample_file
+    style = fm["painting"]
+    m = fm["metrics"]
+    lines = [
+        "---",
+        yaml.safe_dump(fm, sort_keys=False, allow_unicode=True, width=120).rstrip(),
+        "---",
+        "",
+        f"# {fm['ref']}: {style.get('title', 'style')}{', ' + style['artist'] if style.get('artist') else ''}",
+        "",
+        f"A fast style-transfer network (one forward pass per photo) trained to paint photos in the style of "
+        f"*{style.get('title', '?')}*. Apply it with `zoo apply {fm['ref']} photo.jpg -o out.jpg`.",
+        "",
+    ]
+    if sample_file:
+        lines += [f"![sample: a Kodak test photo stylised by {fm['ref']}]({sample_file})", ""]
+    lines += [
+        "## Training",
+        "",
+        f"- Data: `{fm['training_data']['source']}`",
+        *[f"  - {lic}" for lic in fm["training_data"]["licenses"]],
+        f"- Loss network: VGG-19 ({fm['loss_network']['normalisation']}; {fm['loss_network']['pooling']} pooling)",
+        f"- Content layers: {fm['layers']['content']}; style layers: {fm['layers']['style']}",
+        f"- Weights: content {fm['loss_weights']['content']}, style {fm['loss_weights']['style']}, TV {fm['loss_weights']['tv']}",
+        f"- Image size {fm['image_size']}, style size {fm['style_size']}, batch {fm['batch_size']}, "
+        f"{fm['steps']} steps, {fm['precision']} on {fm['hardware']}"
+        + (f", {fm['wall_time_s'] / 60:.1f} min" if isinstance(fm["wall_time_s"], (int, float)) else ""),
+        "",
+        "## Metrics",
+        "",
+    ]
+    if m:
+        lines += [
+            f"Measured by `zoo evaluate` on {m.get('images', '?')} photos of `{m.get('data', '?')}` at {m.get('size', '?')} px:",
+            "",
+            "| style distance (Gram, VGG-19) | content distance (VGG-19 features) | SSIM to the photo | ms / MP |",
+            "| --- | --- | --- | --- |",
+            f"| {m.get('style_distance', float('nan')):.4g} | {m.get('content_distance', float('nan')):.4g} | "
+            f"{m.get('ssim', float('nan')):.3f} | {m.get('speed', {}).get('ms_per_mp', float('nan')):.0f} "
+            f"({m.get('speed', {}).get('device', '?')}) |",
+        ]
+    else:
+        lines += [f"Not evaluated yet: run `zoo evaluate {fm['ref']}`."]
+    lines += ["", f"Licence: {fm['license']}", ""]
+    return "\n".join(lines)
+
+
+def parse(text: str) -> dict:
+    """The front matter of a card (for tests and tools)."""
+    if not text.startswith("---\n"):
+        return {}
+    return yaml.safe_load(text[4 : text.index("\n---", 4)]) or {}
