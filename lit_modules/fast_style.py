@@ -1,0 +1,187 @@
+"""Fast (feed-forward) style transfer, Johnson et al. (2016): train a TransformerNet per style.
+
+``FastStyle`` is a LightningModule: ``self.net`` is the TransformerNet (checkpoint keys
+``net.*``), ``self.loss`` the frozen VGG-19 perceptual loss whose style Gram targets are
+computed once from the style image and kept as buffers. ``forward`` is inference.
+
+Every hyperparameter is a plain Python value (``save_hyperparameters``), so a checkpoint loads
+with ``torch.load(..., weights_only=True)`` and rebuilds the network with no other input:
+``FastStyle.network_from_checkpoint(path)``.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import lightning as L
+import torch
+
+from .errors import ConfigError
+from .losses import PerceptualLoss, gram, total_variation
+from .transformer_net import TransformerNet
+
+
+def _content_per_sample(weights: Mapping[str, float], feats, targets) -> torch.Tensor:
+    """Content term scaled per photo (MSE / mean|target|^2 of that photo), averaged over the batch.
+
+    Per-photo scaling makes the loss a plain mean over photos, so DDP's gradient averaging over
+    ranks gives exactly the single-process gradient of the same global batch.
+    """
+    total = None
+    for layer, w in weights.items():
+        f, t = feats[layer].float(), targets[layer].float()
+        scale = t.abs().mean(dim=(1, 2, 3)).pow(2).clamp_min(1e-12)  # (B,)
+        term = w * ((f - t).pow(2).mean(dim=(1, 2, 3)) / scale).mean()
+        total = term if total is None else total + term
+    return total if total is not None else torch.zeros((), device=next(iter(feats.values())).device)
+
+
+class FastStyle(L.LightningModule):
+    def __init__(
+        self,
+        style: dict,
+        width: float = 1.0,
+        num_residual: int = 5,
+        backbone: str = "caffe",
+        pooling: str = "max",
+        content_layers: dict | None = None,
+        style_layers: dict | None = None,
+        content_weight: float = 1.0,
+        style_weight: float = 100.0,
+        tv_weight: float = 1.0,
+        image_size: int = 256,
+        style_size: int = 512,
+        data: str = "",
+        lr: float = 1e-3,
+        lr_schedule: str = "none",
+        batch_size: int = 4,
+        max_steps: int = 1000,
+        seed: int = 0,
+        precision: str = "32-true",
+        channels_last: bool = False,
+        image_every: int = 200,
+        log_every: int = 10,
+        style_image: torch.Tensor | None = None,
+    ) -> None:
+        super().__init__()
+        content_layers = dict(content_layers or {"relu2_2": 1.0})
+        style_layers = dict(style_layers or {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0})
+        if not isinstance(style, dict) or "name" not in style:
+            raise ConfigError("FastStyle needs style={'name': ..., 'sha256': ..., ...}")
+        self.save_hyperparameters(ignore=["style_image"])
+        # Plain-python hparams only (weights_only checkpoints): normalise the layer dicts.
+        self.hparams.content_layers = {str(k): float(v) for k, v in content_layers.items()}
+        self.hparams.style_layers = {str(k): float(v) for k, v in style_layers.items()}
+        self.net = TransformerNet(width=width, num_residual=num_residual)
+        self.loss = PerceptualLoss(
+            content={k: float(v) * content_weight for k, v in content_layers.items()},
+            style={k: float(v) * style_weight for k, v in style_layers.items()},
+            tv=tv_weight, backbone=backbone, pooling=pooling,
+        )
+        if style_image is not None:
+            self.set_style_image(style_image)
+        self.preview: torch.Tensor | None = None  # (K, 3, S, S) fixed photos, set by the trainer
+        self.skipped = 0
+        self.last_terms: dict[str, float] = {}
+
+    # -- style targets ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def set_style_image(self, image: torch.Tensor) -> None:
+        """Compute the Gram targets once from ``image`` (1, 3, H, W) in [0, 1]; they live in buffers."""
+        self.loss.set_style([image.float()])
+
+    def has_style_targets(self) -> bool:
+        return all(self.loss.style_loss.target(layer).numel() > 0 for layer in self.loss.style_layers)
+
+    def setup(self, stage: str) -> None:
+        if not self.has_style_targets():
+            raise ConfigError("FastStyle has no style targets: pass style_image= or load a checkpoint")
+
+    # -- inference ----------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Stylise (B, 3, H, W) RGB [0, 1] -> same shape, RGB [0, 1]."""
+        return self.net(x)
+
+    # -- training -----------------------------------------------------------------------------------
+    def terms(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Loss terms for a batch of content photos (the network's output vs. content and style)."""
+        if self.hparams.channels_last:
+            content = content.contiguous(memory_format=torch.channels_last)
+        y = self.net(content)
+        vgg = self.loss.vgg
+        with torch.no_grad():
+            targets = vgg(content, layers=self.loss.content_layers)  # cut at the content layer
+        feats = vgg(y)
+        terms = {
+            "content": _content_per_sample(self.loss.content_loss.weights, feats, targets),
+            "style": self.loss.style_loss(feats),
+            "tv": self.loss.tv_weight * total_variation(y),
+        }
+        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+        return terms
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        content, skipped = batch
+        terms = self.terms(content)
+        self.skipped += int(skipped)
+        self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
+        self.log_dict({f"loss/{k}": v.detach() for k, v in terms.items()}, on_step=True, prog_bar=False, logger=True,
+                      batch_size=content.shape[0])
+        self.log("loss", terms["total"].detach(), prog_bar=True, logger=False, batch_size=content.shape[0])
+        if skipped:
+            self.log("data/skipped", float(self.skipped), on_step=True, logger=True, batch_size=content.shape[0])
+        return terms["total"]
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        step = self.global_step
+        if self.preview is not None and (step % self.hparams.image_every == 0 or step == self.hparams.max_steps):
+            self.log_preview(step)
+
+    @torch.no_grad()
+    def stylize_preview(self) -> torch.Tensor | None:
+        if self.preview is None:
+            return None
+        was = self.net.training
+        self.net.eval()
+        try:
+            x = self.preview.to(self.device)
+            return torch.cat([x, self.net(x).float()], dim=0)  # photos row, stylised row
+        finally:
+            self.net.train(was)
+
+    def log_preview(self, step: int) -> None:
+        if self.trainer is None or not self.trainer.is_global_zero or self.logger is None:
+            return
+        exp = getattr(self.logger, "experiment", None)
+        if exp is None or not hasattr(exp, "add_image"):
+            return
+        from torchvision.utils import make_grid
+
+        grid = self.stylize_preview()
+        if grid is not None:
+            exp.add_image("preview", make_grid(grid.cpu(), nrow=len(self.preview), padding=2), global_step=step)
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+        sched = self.hparams.lr_schedule
+        if sched == "none":
+            return opt
+        total = max(1, int(self.hparams.max_steps))
+        if sched == "cosine":
+            fn = lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)) * 0.99 + 0.01  # noqa: E731
+        elif sched == "step":
+            fn = lambda s: 1.0 if s < 2 * total // 3 else 0.1  # noqa: E731
+        else:
+            raise ConfigError(f"unknown lr schedule {sched!r}")
+        scheduler = torch.optim.lr_scheduler.LambdaLR(opt, fn)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # -- checkpoints ----------------------------------------------------------------------------------
+    @staticmethod
+    def network_from_checkpoint(path, map_location: str = "cpu") -> TransformerNet:
+        """Rebuild the trained TransformerNet from a checkpoint alone (weights_only load, no Lightning)."""
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        hp = ckpt["hyper_parameters"]
+        net = TransformerNet(width=hp["width"], num_residual=hp["num_residual"])
+        net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
+        return net.eval()

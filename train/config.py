@@ -1,0 +1,161 @@
+"""TrainConfig: every setting of a fast-style training run. Torch-free so the CLI reads it fast.
+
+Defaults live in one place: the dataclass below; ``configs/train/<preset>.yaml`` override some of
+them, and CLI flags override the preset. The resolved config is written to ``<run>/config.yaml``.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from lit_modules.errors import ConfigError
+
+PRECISIONS = {
+    "auto": "auto",
+    "fp32": "32-true", "32": "32-true", "32-true": "32-true",
+    "bf16": "bf16-mixed", "bf16-mixed": "bf16-mixed",
+    "16": "16-mixed", "16-mixed": "16-mixed", "fp16": "16-mixed",
+}
+LR_SCHEDULES = ("none", "cosine", "step")
+DEFAULT_HF_DATA = "hf:justram/COCO2014-Images"  # image-only COCO 2014 train (parquet), as in Johnson et al.
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of `zoo train`; presets and CLI flags override these fields."""
+
+    # what to learn
+    style: str | None = None  # a named style (configs/styles) ...
+    style_image: str | None = None  # ... or a style image file
+    style_size: int = 512  # long side of the style image when its Gram targets are computed, px
+    # data
+    data: str = DEFAULT_HF_DATA  # "hf:<dataset>" or a local folder of images
+    streaming: bool = False  # hf: stream instead of downloading the whole dataset
+    image_size: int = 256  # training crop, px
+    batch_size: int = 4  # per device
+    num_workers: int = -1  # -1: 0 on CPU, a few per GPU
+    preview_count: int = 4  # fixed photos whose stylised grid is logged (held out of training)
+    # network
+    width: float = 1.0
+    num_residual: int = 5
+    # loss
+    backbone: str = "caffe"
+    pooling: str = "max"
+    content_layers: dict = field(default_factory=lambda: {"relu2_2": 1.0})
+    style_layers: dict = field(default_factory=lambda: {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0})
+    content_weight: float | None = None  # None: the named style's recommendation (else 1.0)
+    style_weight: float | None = None
+    tv_weight: float | None = None
+    # optimisation
+    lr: float = 1e-3
+    lr_schedule: str = "none"  # none | cosine | step (x0.1 at 2/3 of the run)
+    max_steps: int = 40000
+    max_time: str | None = None  # "DD:HH:MM:SS"; stops early, checkpoint kept
+    seed: int = 0
+    # hardware
+    accelerator: str = "auto"  # auto | cpu | gpu
+    devices: str = "auto"  # auto | N | "0,1"
+    num_nodes: int = 1
+    strategy: str = "auto"  # auto (DDP when > 1 device) | ddp | ddp_spawn | ...
+    precision: str = "auto"  # auto (bf16-mixed where fast, else 32-true) | fp32 | bf16 | 16-mixed
+    channels_last: bool = False
+    compile: bool = False
+    # bookkeeping
+    log_every: int = 10  # steps between loss logs
+    image_every: int = 200  # steps between logged preview grids
+    checkpoint_every: int = 500  # steps between kept checkpoints (last.ckpt is always kept)
+    out: str = "runs"
+    run_id: str | None = None  # default: <style>-<timestamp>
+    preset: str | None = None
+
+    @classmethod
+    def fields(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    def update(self, **overrides) -> "TrainConfig":
+        unknown = set(overrides) - self.fields()
+        if unknown:
+            raise ConfigError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    def check(self) -> None:
+        if (self.style is None) == (self.style_image is None):
+            raise ConfigError("give exactly one of --style NAME or --style-image PATH")
+        if self.image_size < 16:
+            raise ConfigError(f"image size must be >= 16 px, got {self.image_size}")
+        if self.style_size < 16:
+            raise ConfigError(f"style size must be >= 16 px, got {self.style_size}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch size must be >= 1, got {self.batch_size}")
+        if self.max_steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.max_steps}")
+        if self.width <= 0 or self.num_residual < 0:
+            raise ConfigError("width must be > 0 and num_residual >= 0")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"unknown lr schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}; choose one of auto, fp32, bf16, 16-mixed")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            v = getattr(self, name)
+            if v is not None and v < 0:
+                raise ConfigError(f"{name.replace('_', ' ')} must be >= 0, got {v}")
+        if self.num_nodes < 1:
+            raise ConfigError(f"num nodes must be >= 1, got {self.num_nodes}")
+        if min(self.log_every, self.image_every, self.checkpoint_every) < 1:
+            raise ConfigError("log_every, image_every and checkpoint_every must be >= 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def presets() -> list[str]:
+    root = resources.files("configs").joinpath("train")
+    return sorted(Path(p.name).stem for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict:
+    """The overrides a preset yaml makes to TrainConfig's defaults."""
+    if name not in presets():
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(presets())}")
+    data = yaml.safe_load(resources.files("configs").joinpath("train", f"{name}.yaml").read_text()) or {}
+    unknown = set(data) - TrainConfig.fields()
+    if unknown:
+        raise ConfigError(f"preset {name!r} has unknown setting(s): {', '.join(sorted(unknown))}")
+    return data
+
+
+def build_config(preset: str | None = "quick", **overrides) -> TrainConfig:
+    """Dataclass defaults <- preset yaml <- non-None overrides."""
+    cfg = TrainConfig()
+    if preset:
+        cfg = cfg.update(**load_preset(preset), preset=preset)
+    return cfg.update(**overrides)
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir}: not a training run directory (no config.yaml)")
+    data = yaml.safe_load(path.read_text()) or {}
+    data.pop("resolved", None)
+    return TrainConfig().update(**{k: v for k, v in data.items() if k in TrainConfig.fields()})
+
+
+# Used when neither the CLI nor the named style's recommendation gives a weight.
+FALLBACK_WEIGHTS = {"content_weight": 1.0, "style_weight": 100.0, "tv_weight": 1.0}
+
+
+def resolve_weights(cfg: TrainConfig, recommended: dict | None) -> TrainConfig:
+    """Fill unset loss weights: the style's recommendation, else FALLBACK_WEIGHTS."""
+    recommended = recommended or {}
+    fill = {}
+    for name, fallback in FALLBACK_WEIGHTS.items():
+        if getattr(cfg, name) is None:
+            fill[name] = float(recommended.get(name, fallback))
+    return cfg.update(**fill)

@@ -1,0 +1,232 @@
+"""Trainer assembly and the training run: config -> run directory -> fitted FastStyle.
+
+Run directory contract (``zoo publish`` reads it)::
+
+    <out>/<run_id>/config.yaml            resolved TrainConfig (+ style and hardware facts)
+    <out>/<run_id>/checkpoints/last.ckpt  always the latest state (plus step*.ckpt every N steps)
+    <out>/<run_id>/tb/                    TensorBoard logs (loss terms, lr, preview grids)
+    <out>/<run_id>/summary.json           written at the end: steps, wall time, images/s, ...
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from lit_modules.errors import ConfigError
+from lit_modules.fast_style import FastStyle
+from lit_modules.hw import bf16_fast, hardware_name
+
+from .config import PRECISIONS, TrainConfig
+from .data import ContentDataModule, check_source
+
+ENV_RUN_ID = "STYLE_ZOO_RUN_ID"  # shared by DDP ranks that Lightning launches as subprocesses
+
+
+# ------------------------------------------------------------------------------------------------
+# resolution helpers
+# ------------------------------------------------------------------------------------------------
+def resolve_accelerator(cfg: TrainConfig) -> str:
+    if cfg.accelerator == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    if cfg.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError("accelerator gpu requested but CUDA is not available")
+    return {"cuda": "gpu"}.get(cfg.accelerator, cfg.accelerator)
+
+
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """auto -> bf16-mixed where bf16 is fast (CUDA, AMX/avx512_bf16 CPUs), else 32-true."""
+    p = PRECISIONS.get(str(precision))
+    if p is None:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of auto, fp32, bf16, 16-mixed")
+    if p == "auto":
+        return "bf16-mixed" if bf16_fast("cuda" if accelerator == "gpu" else "cpu") else "32-true"
+    return p
+
+
+def resolve_devices(devices):
+    s = str(devices).strip()
+    if s.lstrip("-").isdigit():
+        return int(s)
+    if "," in s:
+        return [int(d) for d in s.split(",") if d.strip()]
+    return s
+
+
+def device_count(devices, accelerator: str) -> int:
+    if isinstance(devices, int):
+        return (torch.cuda.device_count() if accelerator == "gpu" else 1) if devices == -1 else devices
+    if isinstance(devices, list):
+        return len(devices)
+    return torch.cuda.device_count() if accelerator == "gpu" else 1  # "auto"
+
+
+def resolve_strategy(strategy: str, n_devices: int, num_nodes: int) -> str:
+    if strategy == "auto" and (n_devices > 1 or num_nodes > 1):
+        return "ddp"
+    return strategy
+
+
+def new_run_id(cfg: TrainConfig) -> str:
+    if cfg.run_id:
+        return cfg.run_id
+    if os.environ.get(ENV_RUN_ID):
+        return os.environ[ENV_RUN_ID]
+    name = cfg.style or Path(cfg.style_image or "style").stem
+    run_id = f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    os.environ[ENV_RUN_ID] = run_id  # inherited by DDP ranks launched from this process
+    return run_id
+
+
+# ------------------------------------------------------------------------------------------------
+# callbacks
+# ------------------------------------------------------------------------------------------------
+class Throughput(Callback):
+    """Images/s over all ranks (first steps excluded as warm-up), shown in the progress bar."""
+
+    def __init__(self, warmup: int = 2) -> None:
+        self.warmup = warmup
+        self.t0: float | None = None
+        self.steps = 0
+        self.start_wall = time.perf_counter()
+        self.images_per_s = 0.0
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.start_wall = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        n_images = batch[0].shape[0] * trainer.world_size
+        if self.t0 is None:
+            self.warm = getattr(self, "warm", 0) + 1
+            if self.warm >= self.warmup:
+                self.t0 = time.perf_counter()
+            return
+        self.steps += 1
+        dt = time.perf_counter() - self.t0
+        self.images_per_s = self.steps * n_images / dt
+        pl_module.log("img/s", self.images_per_s, prog_bar=True, logger=False, batch_size=1)
+
+    @property
+    def wall(self) -> float:
+        return time.perf_counter() - self.start_wall
+
+
+class PreviewAtEnd(Callback):
+    def on_train_end(self, trainer, pl_module) -> None:
+        pl_module.log_preview(trainer.global_step)
+
+
+# ------------------------------------------------------------------------------------------------
+# assembly
+# ------------------------------------------------------------------------------------------------
+def build_model(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, precision: str) -> FastStyle:
+    model = FastStyle(
+        style=style_meta, width=cfg.width, num_residual=cfg.num_residual, backbone=cfg.backbone, pooling=cfg.pooling,
+        content_layers=cfg.content_layers, style_layers=cfg.style_layers, content_weight=cfg.content_weight,
+        style_weight=cfg.style_weight, tv_weight=cfg.tv_weight, image_size=cfg.image_size, style_size=cfg.style_size,
+        data=cfg.data, lr=cfg.lr, lr_schedule=cfg.lr_schedule, batch_size=cfg.batch_size, max_steps=cfg.max_steps,
+        seed=cfg.seed, precision=precision, channels_last=cfg.channels_last, image_every=cfg.image_every,
+        log_every=cfg.log_every, style_image=style_image,
+    )
+    if precision.startswith("bf16"):
+        model.loss.vgg.body.to(torch.bfloat16)  # frozen: one bf16 copy, no per-step weight casts
+    if cfg.channels_last:
+        model.net.to(memory_format=torch.channels_last)
+        model.loss.vgg.body.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        model.net.compile()  # in place: state_dict keys stay net.*
+    return model
+
+
+def build_trainer(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> tuple[L.Trainer, Throughput]:
+    accelerator = resolve_accelerator(cfg)
+    precision = resolve_precision(cfg.precision, accelerator)
+    devices = resolve_devices(cfg.devices)
+    strategy = resolve_strategy(cfg.strategy, device_count(devices, accelerator), cfg.num_nodes)
+    throughput = Throughput()
+    callbacks: list[Callback] = [
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
+                        every_n_train_steps=cfg.checkpoint_every, save_top_k=-1, save_last=True),
+        LearningRateMonitor(logging_interval="step"),
+        throughput,
+        PreviewAtEnd(),
+    ]
+    if progress:
+        callbacks.append(RichProgressBar() if sys.stderr.isatty() else TQDMProgressBar(refresh_rate=max(1, cfg.log_every)))
+    trainer = L.Trainer(
+        accelerator=accelerator, devices=devices, num_nodes=cfg.num_nodes, strategy=strategy, precision=precision,
+        max_steps=cfg.max_steps, max_epochs=-1, max_time=cfg.max_time,
+        logger=TensorBoardLogger(save_dir=str(run_dir), name="tb", version="", default_hp_metric=False),
+        callbacks=callbacks, log_every_n_steps=cfg.log_every, enable_progress_bar=progress,
+        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
+        use_distributed_sampler=False,  # ContentDataModule shards by rank itself (deterministic stream)
+        benchmark=False, deterministic=False,
+    )
+    return trainer, throughput
+
+
+def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: bool = False,
+        progress: bool = True) -> dict:
+    """Train (or resume) one run; returns the summary (also written to summary.json)."""
+    cfg.check()
+    check_source(cfg.data)
+    run_id = new_run_id(cfg)
+    cfg = cfg.update(run_id=run_id)
+    run_dir = Path(cfg.out).expanduser() / run_id
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if resume and not last.is_file():
+        raise ConfigError(f"{run_dir}: nothing to resume (no checkpoints/last.ckpt)")
+    if not resume and (run_dir / "config.yaml").exists():
+        raise ConfigError(f"{run_dir} already exists; use --resume {run_dir} to continue it, or another --out")
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    trainer, throughput = build_trainer(cfg, run_dir, progress=progress)
+    precision = str(trainer.precision)
+    accelerator = "cuda" if trainer.accelerator.__class__.__name__.lower().startswith("cuda") else "cpu"
+    workers = cfg.num_workers if cfg.num_workers >= 0 else (0 if accelerator == "cpu" else min(8, (os.cpu_count() or 2) // max(1, trainer.num_devices)))
+    model = build_model(cfg, style_meta, style_image, precision)
+    data = ContentDataModule(cfg.data, image_size=cfg.image_size, batch_size=cfg.batch_size, total_steps=cfg.max_steps,
+                             seed=cfg.seed, num_workers=workers, preview_count=cfg.preview_count, streaming=cfg.streaming)
+    data.setup()
+    model.preview = data.preview_batch()
+    if cfg.channels_last and model.preview is not None:
+        model.preview = model.preview.contiguous(memory_format=torch.channels_last)
+
+    hardware = hardware_name("cuda" if accelerator == "cuda" else "cpu")
+    if trainer.is_global_zero:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        resolved = cfg.update(precision=precision).to_dict()
+        resolved.update(style_info=style_meta, hardware=hardware, world_size=trainer.world_size,
+                        global_batch_size=cfg.batch_size * trainer.world_size)
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+
+    trainer.fit(model, datamodule=data, ckpt_path=str(last) if resume else None)
+    trainer.save_checkpoint(last)  # the final state, whatever stopped the run (max_steps, max_time)
+
+    summary = {
+        "run_id": run_id,
+        "run_dir": str(run_dir),
+        "steps": int(trainer.global_step),
+        "wall_seconds": round(throughput.wall, 2),
+        "images_per_s": round(throughput.images_per_s, 3),
+        "images_seen": int(trainer.global_step) * cfg.batch_size * trainer.world_size,
+        "hardware": hardware,
+        "world_size": trainer.world_size,
+        "precision": precision,
+        "final_loss": model.last_terms,
+        "skipped_images": model.skipped,
+        "checkpoint": str(last),
+        "rank": trainer.global_rank,
+    }
+    if trainer.is_global_zero:
+        (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

@@ -1,0 +1,48 @@
+"""`zoo train`: resolve the style (named or a file) and the config, then run `train.trainer.fit`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from lit_modules.errors import ConfigError
+from train.config import TrainConfig, build_config, load_run_config, resolve_weights
+
+from . import images, styles
+
+
+def style_inputs(cfg: TrainConfig):
+    """(style metadata dict, style image tensor (1, 3, H, W), recommended weights) for a config."""
+    if cfg.style:
+        path = styles.resolve(cfg.style)
+        s = styles.get(cfg.style)
+        meta = {"name": s.name, "title": s.title, "artist": s.artist, "file": s.file, "sha256": styles.sha256_file(path)}
+        recommended = styles.recommended(cfg.style, "fast")
+    else:
+        path = Path(cfg.style_image).expanduser()
+        meta = {"name": path.stem, "title": path.stem, "artist": "", "file": path.name,
+                "sha256": styles.sha256_file(path) if path.is_file() else ""}
+        recommended = {}
+    return meta, images.load_image(path, cfg.style_size), recommended
+
+
+def run_train(overrides: dict, preset: str | None = None, resume: str | Path | None = None, progress: bool = True) -> dict:
+    """Train a new run (preset + overrides) or continue ``resume`` (its config.yaml + overrides)."""
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if resume is not None:
+        run_dir = Path(resume).expanduser()
+        cfg = load_run_config(run_dir)
+        changed = {k for k in ("style", "style_image") if k in overrides and overrides[k] != getattr(cfg, k)}
+        if changed:
+            raise ConfigError(f"--resume continues {run_dir} with its own style; do not pass --{'/--'.join(sorted(changed)).replace('_', '-')}")
+        cfg = cfg.update(**overrides, out=str(run_dir.parent), run_id=run_dir.name)
+    else:
+        if preset in (None, "auto"):
+            import torch
+
+            preset = "default" if torch.cuda.is_available() else "quick"
+        cfg = build_config(preset, **overrides)
+    cfg.check()
+    meta, image, recommended = style_inputs(cfg)
+    cfg = resolve_weights(cfg, recommended)
+    from train.trainer import fit  # lightning import: only once arguments are valid
+
+    return fit(cfg, meta, image, resume=resume is not None, progress=progress)
