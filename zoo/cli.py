@@ -291,6 +291,45 @@ def train(
                    f"(content {t.get('content', 0):.4g}, style {t.get('style', 0):.4g}, tv {t.get('tv', 0):.4g})")
 
 
+@app.command()
+def evaluate(
+    ref: Annotated[str, typer.Argument(help="Model: NAME or NAME@VERSION.")],
+    data: Annotated[Optional[Path], typer.Option(help="Folder of photos [default: ../shared/assets/photos-1k/val].")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Use the first N photos (sorted by name).")] = 8,
+    size: Annotated[int, typer.Option(min=32, help="Long side of the photos, px.")] = 256,
+    style_image: Annotated[Optional[Path], typer.Option(help="Painting to compare with [default: the model's named style].")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    no_save: Annotated[bool, typer.Option("--no-save", help="Print only; do not write the metrics into the zoo and card.")] = False,
+    card_dir: Annotated[Optional[Path], typer.Option(help="Also refresh CARD_DIR/NAME.md, e.g. model_cards.")] = None,
+    zoo: ZooOpt = None,
+) -> None:
+    """Measure style distance, content distance, SSIM and ms/MP; store them in the index and the card."""
+    from zoo.evaluate import evaluate as run_evaluate
+
+    with errors_as_exit():
+        r = run_evaluate(ref, zoo=zoo, data=data, limit=limit, size=size, style_image=style_image,
+                         device=resolve_device(device), save=not no_save, card_dir=card_dir)
+    m = r["metrics"]
+    typer.echo(f"{r['ref']} on {m['images']} photos at {m['size']} px: style distance {m['style_distance']:.4g}, "
+               f"content distance {m['content_distance']:.4g}, SSIM {m['ssim']:.3f}, "
+               f"{m['speed']['ms_per_mp']:.0f} ms/MP ({m['speed']['device']})" + ("" if no_save else "; saved"))
+
+
+@app.command()
+def export(
+    ref: Annotated[str, typer.Argument(help="Model: NAME or NAME@VERSION.")],
+    format: Annotated[str, typer.Option("--format", "-f", help="onnx or torchscript.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
+    zoo: ZooOpt = None,
+) -> None:
+    """Export a model to ONNX or TorchScript and verify it against PyTorch (onnxruntime for ONNX)."""
+    from zoo.export import export as run_export
+
+    with errors_as_exit():
+        r = run_export(ref, format, output, zoo=zoo)
+    typer.echo(f"exported {r['ref']} to {r['path']} ({r['bytes'] / 1e6:.2f} MB); verified, max |diff| {r['max_abs_diff']:.1e}")
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,160 @@
+"""``zoo evaluate``: how well, how faithfully and how fast a zoo model stylises a fixed photo set.
+
+Metrics (all on the caffe VGG-19, the loss network Johnson et al. and Gatys et al. used):
+
+- **style distance**: mean over relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 of
+  ``||G(out) - G(style)||² / ||G(style)||²`` (Gram matrices normalised by C*H*W, see
+  ``lit_modules.losses.gram``), with the painting resized to ``style_size`` px (long side);
+  lower = closer to the painting's textures.
+- **content distance**: ``||F(out) - F(photo)||² / ||F(photo)||²`` at relu4_2; lower = more of
+  the photo's structure kept.
+- **SSIM** of the output to the photo (torchmetrics, RGB, data range 1).
+- **ms per megapixel** of the network's forward pass on the current device (512x512, median of 3).
+
+Each is the mean over the photo set (default: the first 8 photos, sorted by name, of
+``../shared/assets/photos-1k/val`` at 256 px; users pass ``--data DIR``). ``metrics_for`` takes any
+callable, so other networks (bench/quality.py's references) are measured the same way.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from lit_modules.errors import StyleZooError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = (ROOT / ".." / "shared" / "assets" / "photos-1k" / "val").resolve()
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYER = "relu4_2"
+
+
+class EvaluateError(StyleZooError):
+    """A model cannot be evaluated (no photos, no style image...)."""
+
+
+def photo_set(data: str | os.PathLike | None = None, limit: int = 8) -> list[Path]:
+    from zoo.images import IMAGE_EXTENSIONS
+
+    d = Path(data) if data else DEFAULT_DATA
+    if not d.is_dir():
+        raise EvaluateError(f"{d}: no such photo folder; pass --data DIR")
+    files = sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)[:limit]
+    if not files:
+        raise EvaluateError(f"{d}: no photos in this folder")
+    return files
+
+
+@torch.inference_mode()
+def speed_ms_per_mp(fn: Callable[[torch.Tensor], torch.Tensor], device: str = "cpu", side: int = 512, repeats: int = 3) -> float:
+    x = torch.rand(1, 3, side, side, device=device)
+    fn(x)  # warm-up
+    times = []
+    for _ in range(repeats):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn(x)
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1e3 / (side * side / 1e6)
+
+
+@torch.inference_mode()
+def metrics_for(
+    fn: Callable[[torch.Tensor], torch.Tensor],
+    photos: list[Path],
+    style_image: str | os.PathLike,
+    size: int = 256,
+    style_size: int = 256,
+    device: str = "cpu",
+) -> dict:
+    """Mean style distance, content distance and SSIM of ``fn`` (RGB [0,1] -> RGB [0,1]) over ``photos``."""
+    from torchmetrics.functional.image import structural_similarity_index_measure as ssim
+
+    from lit_modules.losses import gram
+    from lit_modules.vgg import VGG19Features
+    from zoo.images import load_image
+
+    vgg = VGG19Features(layers=STYLE_LAYERS + (CONTENT_LAYER,), backbone="caffe").to(device)
+    style = load_image(style_image, style_size).to(device)
+    target = {k: gram(v) for k, v in vgg(style, STYLE_LAYERS).items()}
+    sd, cd, ss = [], [], []
+    for p in photos:
+        x = load_image(p, size).to(device)
+        y = fn(x).float().clamp(0, 1)
+        fy, fx = vgg(y), vgg(x, (CONTENT_LAYER,))
+        sd.append(statistics.fmean(
+            float(((gram(fy[k]) - target[k]).pow(2).sum() / target[k].pow(2).sum()).item()) for k in STYLE_LAYERS))
+        cd.append(float(((fy[CONTENT_LAYER] - fx[CONTENT_LAYER]).pow(2).sum() / fx[CONTENT_LAYER].pow(2).sum()).item()))
+        ss.append(float(ssim(y, x, data_range=1.0).item()))
+    return {"style_distance": statistics.fmean(sd), "content_distance": statistics.fmean(cd), "ssim": statistics.fmean(ss)}
+
+
+def style_image_of(entry) -> Path:
+    from zoo import styles
+
+    st = entry.info.get("style") or {}
+    if not st.get("name"):
+        raise EvaluateError(f"{entry.ref} records no named style; pass --style-image PATH")
+    try:
+        return styles.resolve(st["name"])
+    except StyleZooError as e:
+        raise EvaluateError(f"{entry.ref}: {e}; or pass --style-image PATH") from None
+
+
+def evaluate(
+    ref: str,
+    zoo: str | None = None,
+    data: str | os.PathLike | None = None,
+    limit: int = 8,
+    size: int = 256,
+    style_image: str | os.PathLike | None = None,
+    device: str = "cpu",
+    save: bool = True,
+    card_dir: str | os.PathLike | None = None,
+) -> dict:
+    """Measure ``ref`` and (``save``) write the metrics into its index record and model card."""
+    from zoo import cards
+    from zoo.apply import load_model
+    from zoo.index import ZooError
+
+    net, entry, dtype = load_model(ref, zoo, device, "auto")
+    photos = photo_set(data, limit)
+    style_path = Path(style_image) if style_image else style_image_of(entry)
+    style_size = int(entry.config.get("style_size") or size)
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        return net(x.to(dtype))
+
+    m = metrics_for(fn, photos, style_path, size=size, style_size=style_size, device=device)
+    from lit_modules.hw import hardware_name
+
+    m.update({
+        "images": len(photos), "data": str(Path(data) if data else "../shared/assets/photos-1k/val"), "size": size,
+        "style_size": style_size, "backbone": "caffe",
+        "speed": {"ms_per_mp": round(speed_ms_per_mp(fn, device), 1), "device": hardware_name(device),
+                  "precision": str(dtype).removeprefix("torch.")},
+    })
+    m = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in m.items()}
+    if save:
+        if entry.zoo.readonly:
+            raise ZooError(f"{entry.ref} is a built-in model (read-only); to update it, pass --zoo zoo/builtin from a source checkout")
+        info = {**entry.info, "metrics": m}
+        files = {}
+        if info.get("card"):
+            sample = info.get("sample")
+            files[info["card"]] = cards.render(entry.name, info, Path(sample).name if sample else None).encode()
+        entry = entry.zoo.update(entry.name, entry.version, {"metrics": m}, files)
+        if card_dir is not None:
+            from zoo.publish import write_card_copy
+
+            latest = entry.zoo.find(entry.name)
+            if latest is not None and latest.version == entry.version:
+                write_card_copy(entry, card_dir)
+    return {"ref": entry.ref, "metrics": m}
