@@ -13,6 +13,7 @@ whole photo, so tiles share one tone and there are no seams.
 from __future__ import annotations
 
 import glob
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -75,13 +76,79 @@ def load_model(ref: str, zoo: str | None = None, device: str = "cpu", precision:
     return net, entry, dtype
 
 
+STRIP_BYTES = 24 << 20  # temporary input rows per strip of a full-resolution conv
+
+
+def _reflect(i: torch.Tensor, n: int) -> torch.Tensor:
+    """Reflection-pad index map (ReflectionPad2d semantics) of positions ``i`` into 0..n-1."""
+    i = i.abs()
+    return torch.where(i >= n, 2 * (n - 1) - i, i)
+
+
+def _conv_layer(layer, x: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """``ConvLayer`` (reflection pad, conv, [instance norm, ReLU]) on ``x`` -- optionally nearest-
+    upsampled to ``size`` first -- computed in horizontal strips, the norm and ReLU in place.
+
+    Same arithmetic as ``layer(x)`` (or ``layer(F.interpolate(x, size))``), but never holds the
+    padded or upsampled input: only the output map and one strip of gathered input rows.
+    """
+    mods = list(layer)
+    conv = mods[1]
+    norm = next((m for m in mods if hasattr(m, "record")), None)
+    relu = any(isinstance(m, torch.nn.ReLU) for m in mods)
+    k, s, p = conv.kernel_size[0], conv.stride[0], mods[0].padding[0]
+    B, C, h, w = x.shape
+    H, W = size if size is not None else (h, w)
+    Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    dev = x.device
+    cols = _reflect(torch.arange(W + 2 * p, device=dev) - p, W)
+    if size is not None:  # nearest: src = floor(dst * in / out), as F.interpolate(mode="nearest")
+        cols = torch.clamp((cols.double() * (w / W)).floor().long(), max=w - 1)
+    out = torch.empty(B, conv.out_channels, Ho, Wo, dtype=x.dtype, device=dev)
+    row_bytes = C * (W + 2 * p) * x.element_size() * B
+    band = max(1, min(Ho, (STRIP_BYTES // max(1, row_bytes) - k) // s + 1))
+    wt, bias = conv.weight, conv.bias
+    for r0 in range(0, Ho, band):
+        r1 = min(Ho, r0 + band)
+        rows = _reflect(torch.arange(r0 * s, (r1 - 1) * s + k, device=dev) - p, H)
+        if size is not None:
+            rows = torch.clamp((rows.double() * (h / H)).floor().long(), max=h - 1)
+        strip = x.index_select(2, rows).index_select(3, cols)
+        out[:, :, r0:r1] = F.conv2d(strip, wt, bias, stride=s)
+        del strip
+    if norm is not None:
+        if norm.stats is None:
+            var, mean = torch.var_mean(out.float(), dim=(2, 3), keepdim=True, unbiased=False) if out.dtype != torch.float32 \
+                else torch.var_mean(out, dim=(2, 3), keepdim=True, unbiased=False)
+            if norm.record:
+                norm.stats = (mean, var)
+        else:
+            mean, var = norm.stats
+        scale = torch.rsqrt(var + norm.eps) * norm.weight.float().view(1, -1, 1, 1)
+        shift = norm.bias.float().view(1, -1, 1, 1) - mean * scale
+        out.mul_(scale.to(out.dtype)).add_(shift.to(out.dtype))
+    if relu:
+        out.relu_()
+    return out
+
+
 def _forward(net: TransformerNet, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return net(x.to(dtype))
+    """``net(x)`` with bounded memory: full- and half-resolution layers run in strips, in place."""
+    x = x.to(dtype)
+    s1 = x.shape[-2:]
+    h = _conv_layer(net.enc1, x)
+    h = _conv_layer(net.enc2, h)
+    s2 = h.shape[-2:]
+    h = net.res(_conv_layer(net.enc3, h))
+    h = _conv_layer(net.up1.conv, h, tuple(s2))
+    h = _conv_layer(net.up2.conv, h, tuple(s1))
+    return torch.sigmoid(_conv_layer(net.out, h).float())
 
 
 def _ramp(n: int, lead: int, trail: int) -> torch.Tensor:
     """Weights along one axis of a tile: linear 0->1 over ``lead`` px, 1->0 over ``trail`` px."""
     w = torch.ones(n)
+    lead, trail = min(lead, n // 2), min(trail, n // 2)
     if lead:
         w[:lead] = torch.linspace(0, 1, lead + 2)[1:-1]
     if trail:
@@ -89,35 +156,52 @@ def _ramp(n: int, lead: int, trail: int) -> torch.Tensor:
     return w
 
 
-def _starts(total: int, tile: int, overlap: int) -> list[int]:
-    """Tile origins (multiples of 4) covering ``total`` with at least ``overlap`` px shared."""
+def _spans(total: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, end) of tiles covering ``total`` px: starts are multiples of 4 (the network's two
+    stride-2 stages then see the whole image's sampling grid), neighbours share ``overlap`` px,
+    sizes are even-ish and at most ``tile + 4``."""
     if total <= tile:
-        return [0]
-    step = max(4, (tile - overlap) // 4 * 4)
-    starts = list(range(0, total - tile, step)) + [max(0, (total - tile) // 4 * 4)]
-    return sorted(set(starts))
+        return [(0, total)]
+    n = math.ceil((total - overlap) / (tile - overlap))
+    step = math.ceil((total - overlap) / n / 4) * 4
+    spans = [(i * step, min(total, i * step + step + overlap)) for i in range(n)]
+    spans[-1] = (spans[-1][0], total)
+    return [sp for sp in spans if sp[0] < total]
+
+
+def _budget_bytes() -> int:
+    """Activation budget: a quarter of the available memory, at most 512 MB."""
+    try:
+        import psutil
+
+        avail = psutil.virtual_memory().available
+    except Exception:
+        avail = 4 << 30
+    return int(min(avail // 4, 512 << 20))
+
+
+def _bytes_per_px(width: float) -> float:
+    # Peak of the strip-wise forward (``_forward``): one full-resolution 32*width-channel map
+    # plus the next layer's output, fp32 (~240*width B/px), plus the photo in and out.
+    return 240 * max(width, 0.25) + 24
 
 
 def auto_tile(h: int, w: int, width: float = 1.0, budget_bytes: int | None = None) -> int | None:
-    """None (untiled) when the photo fits the activation budget, else a tile size in px.
-
-    The budget is a quarter of the available memory, at most 512 MB: peak activations of the
-    untiled forward measured ~(width * 400) bytes per pixel in fp32 (several 32-channel
-    full-resolution maps alive at once).
-    """
-    if budget_bytes is None:
-        try:
-            import psutil
-
-            avail = psutil.virtual_memory().available
-        except Exception:
-            avail = 4 << 30
-        budget_bytes = min(avail // 4, 512 << 20)
-    per_px = 400 * max(width, 0.25)
+    """None (untiled) when the photo fits the activation budget, else a tile size in px."""
+    budget_bytes = budget_bytes or _budget_bytes()
+    per_px = _bytes_per_px(width)
     if h * w * per_px <= budget_bytes:
         return None
     side = int((budget_bytes / per_px) ** 0.5) - 2 * CONTEXT
     return max(128, min(1024, side // 4 * 4))
+
+
+def auto_stats_size(h: int, w: int, width: float = 1.0, budget_bytes: int | None = None) -> int:
+    """Long side of the statistics pass: as large as the budget allows (closer to the untiled result)."""
+    budget_bytes = budget_bytes or _budget_bytes()
+    aspect = min(h, w) / max(h, w)
+    side = int((budget_bytes / _bytes_per_px(width) / aspect) ** 0.5)
+    return max(STATS_SIZE, min(side, max(h, w)))
 
 
 @torch.inference_mode()
@@ -163,16 +247,23 @@ def stylize_tensor(
     small = prep(x)
     if scale < 1.0:
         small = F.interpolate(small, size=(max(8, round(H * scale)), max(8, round(W * scale))), mode="area")
-    stats = net.record_norm_stats(small.to(dtype))
+    norms = net.norms()
+    for n in norms:
+        n.stats, n.record = None, True
+    try:
+        _forward(net, small, dtype)
+        stats = [n.stats for n in norms]
+    finally:
+        for n in norms:
+            n.stats, n.record = None, False
     del small
     if out is None:
         out = torch.zeros(1, 3, H, W)
     wsum = torch.zeros(1, 1, H, W)
     net.set_norm_stats(stats)
     try:
-        for y0 in _starts(H, tile, OVERLAP):
-            for x0 in _starts(W, tile, OVERLAP):
-                y1, x1 = min(H, y0 + tile), min(W, x0 + tile)
+        for y0, y1 in _spans(H, tile, OVERLAP):
+            for x0, x1 in _spans(W, tile, OVERLAP):
                 cy0, cx0 = max(0, y0 - CONTEXT), max(0, x0 - CONTEXT)
                 cy1, cx1 = min(H, y1 + CONTEXT), min(W, x1 + CONTEXT)
                 c = prep(x[:, :, cy0:cy1, cx0:cx1])
@@ -277,7 +368,8 @@ def apply_files(
         else:
             x = pil_to_tensor(img)
         del img
-        y = stylize_tensor(net, x, tile=t, strength=strength, preserve_color=preserve_color, dtype=dtype)
+        y = stylize_tensor(net, x, tile=t, strength=strength, preserve_color=preserve_color, dtype=dtype,
+                           stats_size=auto_stats_size(H, W, net.width))
         del x
         save_image(to_pil_inplace(y), dst)
         del y
