@@ -57,7 +57,7 @@ class GatysStylizer(L.LightningModule):
         if self.hparams.optimizer == "adam":
             with torch.no_grad():
                 self.image.clamp_(0, 1)
-        self.last_terms = {k: float(v) for k, v in terms.items()}
+        self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
         self.log_dict({k: v for k, v in self.last_terms.items()}, prog_bar=True, on_step=True, logger=False)
 
     def configure_optimizers(self):
@@ -75,6 +75,11 @@ def scale_sizes(size: int, min_size: int, factor: float) -> list[int]:
     while sizes[-1] / factor >= min_size * 0.99:
         sizes.append(round(sizes[-1] / factor))
     return sizes[::-1]
+
+
+def stage_steps(cfg: GatysConfig, sizes: list[int], long_side: int) -> int:
+    """Iterations at one scale: ``steps`` at the coarsest, then equal time per scale (~1/area)."""
+    return max(1, round(cfg.steps * (sizes[0] / long_side) ** 2))
 
 
 def fit_size(x: torch.Tensor, long_side: int) -> torch.Tensor:
@@ -154,7 +159,7 @@ def stylize(
             on_stage(i + 1, len(sizes), *target.shape[-2:])
         loss.set_content(target)
         module = GatysStylizer(image, loss, cfg.optimizer, cfg.lr)
-        steps = cfg.steps if i == len(sizes) - 1 else cfg.coarse_steps
+        steps = stage_steps(cfg, sizes, long_side)
         if steps:
             _trainer(device, steps, progress).fit(module, train_dataloaders=[0] * steps)
         image = module().detach()
@@ -170,6 +175,8 @@ def stylize(
 def _trainer(device: torch.device, steps: int, progress: bool) -> L.Trainer:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*train_dataloader.*")
+    warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")  # the frozen VGG, on purpose
+    warnings.filterwarnings("ignore", ".*LeafSpec.*")
     return L.Trainer(
         accelerator="gpu" if device.type == "cuda" else "cpu",
         devices=[device.index or 0] if device.type == "cuda" else 1,

@@ -1,7 +1,6 @@
 """GatysConfig: every setting of a Gatys run. Torch-free so the CLI can read its defaults fast."""
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 
 from .errors import ConfigError
@@ -14,10 +13,12 @@ class GatysConfig:
     """Every setting of a Gatys run; the CLI's defaults come from here."""
 
     size: int = 512  # long side of the output, px
-    steps: int = 100  # iterations at the final size
-    coarse_steps: int = 150  # iterations at each smaller size
-    min_size: int = 256  # coarse-to-fine starts here (no coarse stages if size <= min_size)
-    scale_factor: float = math.sqrt(2)
+    # Coarse to fine with equal time per scale: the coarsest scale gets `steps` iterations, each
+    # finer one steps * (area ratio). 512 px: 128 px x 100, 256 px x 25, 512 px x 6 -- the look
+    # is settled where iterations are cheap; the last scales add detail.
+    steps: int = 100  # iterations at the coarsest scale
+    min_size: int = 128  # coarse-to-fine starts here (no coarse stages if size <= min_size)
+    scale_factor: float = 2.0
     optimizer: str = "lbfgs"
     lr: float | None = None
     content_weight: float = 1.0
@@ -38,8 +39,8 @@ class GatysConfig:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.size < 16:
             raise ConfigError(f"size must be >= 16 px, got {self.size}")
-        if self.steps < 1 or self.coarse_steps < 0:
-            raise ConfigError("steps must be >= 1 and coarse_steps >= 0")
+        if self.steps < 1:
+            raise ConfigError(f"steps must be >= 1, got {self.steps}")
         if self.scale_factor <= 1:
             raise ConfigError(f"scale_factor must be > 1, got {self.scale_factor}")
         if self.style_scale <= 0:

@@ -79,8 +79,8 @@ def stylize(
     style_image: Annotated[Optional[list[Path]], typer.Option("--style-image", help="Style image file; repeat to blend several.")] = None,
     style_weights: Annotated[Optional[str], typer.Option(help="Comma-separated blend weights, one per style image.")] = None,
     size: Annotated[int, typer.Option(help="Long side of the output, px.")] = _G.size,
-    steps: Annotated[int, typer.Option(help="Iterations at the final size.")] = _G.steps,
-    coarse_steps: Annotated[int, typer.Option(help="Iterations at each coarser size.")] = _G.coarse_steps,
+    steps: Annotated[int, typer.Option(help="Iterations at the coarsest scale; finer scales get fewer (equal time per scale).")] = _G.steps,
+    min_size: Annotated[int, typer.Option(help="Coarse-to-fine starts at this long side, doubling up to --size.")] = _G.min_size,
     optimizer: Annotated[str, typer.Option(help="lbfgs or adam.")] = _G.optimizer,
     content_weight: Annotated[Optional[float], typer.Option(help="Content weight [default: the style's recommendation].")] = None,
     style_weight: Annotated[Optional[float], typer.Option(help="Style weight [default: the style's recommendation].")] = None,
@@ -105,7 +105,7 @@ def stylize(
         quiet_lightning()
         report = run_stylize(
             content=content, output=output, style=style, style_images=style_image or [], style_weights=style_weights,
-            overrides=dict(size=size, steps=steps, coarse_steps=coarse_steps, optimizer=optimizer, content_weight=content_weight,
+            overrides=dict(size=size, steps=steps, min_size=min_size, optimizer=optimizer, content_weight=content_weight,
                            style_weight=style_weight, tv_weight=tv_weight, style_scale=style_scale, preserve_color=preserve_color,
                            seed=seed, precision=precision),
             init=init, device=resolve_device(device), overwrite_input=overwrite_input, progress=not quiet,
@@ -246,6 +246,7 @@ def train(
     style_image: Annotated[Optional[Path], typer.Option("--style-image", help="Style image file.")] = None,
     data: Annotated[Optional[str], typer.Option(help="Folder of photos, or hf:DATASET [default: the preset's].")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Training crop, px [default: the preset's].")] = None,
+    style_size: Annotated[Optional[int], typer.Option(help="Style image long side for its Gram targets, px [default: the preset's].")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Photos per step per device [default: the preset's].")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Training steps [default: the preset's].")] = None,
     max_time: Annotated[Optional[str], typer.Option(help="Stop after DD:HH:MM:SS (checkpoint kept).")] = None,
@@ -277,7 +278,7 @@ def train(
     with errors_as_exit():
         quiet_lightning()
         summary = run_train(
-            dict(style=style, style_image=None if style_image is None else str(style_image), data=data, image_size=image_size,
+            dict(style=style, style_image=None if style_image is None else str(style_image), data=data, image_size=image_size, style_size=style_size,
                  batch_size=batch_size, max_steps=steps, max_time=max_time, content_weight=content_weight,
                  style_weight=style_weight, tv_weight=tv_weight, lr=lr, width=width, devices=devices, num_nodes=num_nodes,
                  strategy=strategy, accelerator=accelerator, precision=precision, channels_last=channels_last, compile=compile,
