@@ -82,9 +82,7 @@ def new_run_id(cfg: TrainConfig) -> str:
     if os.environ.get(ENV_RUN_ID):
         return os.environ[ENV_RUN_ID]
     name = cfg.style or Path(cfg.style_image or "style").stem
-    run_id = f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    os.environ[ENV_RUN_ID] = run_id  # inherited by DDP ranks launched from this process
-    return run_id
+    return f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -185,8 +183,6 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
     last = run_dir / "checkpoints" / "last.ckpt"
     if resume and not last.is_file():
         raise ConfigError(f"{run_dir}: nothing to resume (no checkpoints/last.ckpt)")
-    if not resume and (run_dir / "config.yaml").exists():
-        raise ConfigError(f"{run_dir} already exists; use --resume {run_dir} to continue it, or another --out")
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     trainer, throughput = build_trainer(cfg, run_dir, progress=progress)
@@ -203,13 +199,23 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
 
     hardware = hardware_name("cuda" if accelerator == "cuda" else "cpu")
     if trainer.is_global_zero:
+        if not resume and (run_dir / "config.yaml").exists():
+            raise ConfigError(f"{run_dir} already exists; use --resume {run_dir} to continue it, or another --out/--run-id")
         run_dir.mkdir(parents=True, exist_ok=True)
         resolved = cfg.update(precision=precision).to_dict()
         resolved.update(style_info=style_meta, hardware=hardware, world_size=trainer.world_size,
                         global_batch_size=cfg.batch_size * trainer.world_size)
         (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
 
-    trainer.fit(model, datamodule=data, ckpt_path=str(last) if resume else None)
+    previous = os.environ.get(ENV_RUN_ID)
+    os.environ[ENV_RUN_ID] = run_id  # DDP ranks that Lightning launches as subprocesses inherit it
+    try:
+        trainer.fit(model, datamodule=data, ckpt_path=str(last) if resume else None)
+    finally:
+        if previous is None:
+            os.environ.pop(ENV_RUN_ID, None)
+        else:
+            os.environ[ENV_RUN_ID] = previous
     trainer.save_checkpoint(last)  # the final state, whatever stopped the run (max_steps, max_time)
 
     summary = {
