@@ -143,11 +143,16 @@ class StreamSampler(Sampler):
     """Yields ``(p, index)``: sample number p of the run's stream and the image it maps to.
 
     The stream over all ranks is ``perm_e[p % n]`` with ``e = p // n``; this rank takes
-    ``p = start + rank, start + rank + world, ...`` for ``length`` samples.
+    ``p = start + rank, start + rank + world, ...`` up to ``end`` (exclusive). ``start`` may be a
+    callable, read at every ``iter()``: the trainer's step, so that however the fit loop
+    restarts its epochs after a resume, the stream continues where the optimizer is.
     """
 
-    def __init__(self, n: int, seed: int, start_sample: int, length: int, rank: int = 0, world: int = 1) -> None:
-        self.n, self.seed, self.start, self.length, self.rank, self.world = n, seed, start_sample, length, rank, world
+    def __init__(self, n: int, seed: int, start_sample, length: int, rank: int = 0, world: int = 1) -> None:
+        self.n, self.seed, self.rank, self.world = n, seed, rank, world
+        self.start_fn = start_sample if callable(start_sample) else (lambda: start_sample)
+        self.end = self.start_fn() + length * world  # length: this rank's samples from the first start
+        self.length = length
         self._perms: dict[int, np.ndarray] = {}
 
     def perm(self, epoch: int) -> np.ndarray:
@@ -159,8 +164,7 @@ class StreamSampler(Sampler):
         return self.length
 
     def __iter__(self):
-        for k in range(self.length):
-            p = self.start + self.rank + k * self.world
+        for p in range(self.start_fn() + self.rank, self.end, self.world):
             yield p, int(self.perm(p // self.n)[p % self.n])
 
 
@@ -293,9 +297,13 @@ class ContentDataModule(L.LightningDataModule):
                   pin_memory=torch.cuda.is_available(), persistent_workers=self.num_workers > 0, drop_last=True)
         if isinstance(self.train_set, IterableDataset):
             return DataLoader(self.train_set, **kw)
-        sampler = StreamSampler(len(self.train_set), self.seed, start_step * self.batch_size * world,
-                                remaining * self.batch_size, rank, world)
+        sampler = StreamSampler(len(self.train_set), self.seed, self._start_sample, remaining * self.batch_size, rank, world)
         return DataLoader(self.train_set, sampler=sampler, **kw)
+
+    def _start_sample(self) -> int:
+        """Where the stream stands: the trainer's optimizer step x the global batch."""
+        step = self.trainer.global_step if self.trainer is not None else 0
+        return step * self.batch_size * self._rank_world()[1]
 
     def preview_batch(self) -> torch.Tensor | None:
         """The fixed preview photos as one (K, 3, S, S) batch (None if there are none)."""
