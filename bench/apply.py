@@ -87,12 +87,15 @@ def main() -> None:
     ap.add_argument("--zoo", help="zoo URL for --model")
     ap.add_argument("--width", type=float, default=1.0, help="width of the random-init network")
     ap.add_argument("--skip-big", action="store_true", help="skip the 27 MP photo")
+    ap.add_argument("--only", help="only photos whose file name contains this")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         inputs = make_inputs(tmp)
         if a.skip_big:
             inputs = inputs[:-1]
+        if a.only:
+            inputs = [p for p in inputs if a.only in p.name]
         zoo_args = []
         if a.model:
             ref = a.model

@@ -361,9 +361,13 @@ def apply_files(
         W, H = img.size
         t = auto_tile(H, W, net.width) if tile == "auto" else int(tile) // 4 * 4
         if t is not None and max(H, W) > t + 2 * CONTEXT:
+            import warnings
+
             import numpy as np
 
-            x = torch.from_numpy(np.asarray(img)).permute(2, 0, 1).unsqueeze(0)  # uint8, no copy
+            with warnings.catch_warnings():  # read-only view of Pillow's buffer: never written to
+                warnings.simplefilter("ignore", UserWarning)
+                x = torch.from_numpy(np.asarray(img)).permute(2, 0, 1).unsqueeze(0)  # uint8, no copy
             tiled += 1
         else:
             x = pil_to_tensor(img)
