@@ -126,11 +126,18 @@ def test_ddp_two_processes_match_one_process(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = run_dir(tmp_path / "two")
     assert json.loads((two / "summary.json").read_text())["world_size"] == 2
-    a = net_state(run_dir(tmp_path / "one") / "checkpoints" / "last.ckpt")
-    b = net_state(two / "checkpoints" / "last.ckpt")
+    ckpt_one, ckpt_two = run_dir(tmp_path / "one") / "checkpoints" / "last.ckpt", two / "checkpoints" / "last.ckpt"
+    a, b = net_state(ckpt_one), net_state(ckpt_two)
     assert a.keys() == b.keys()
-    worst = max(float((a[k] - b[k]).abs().max()) for k in a)
-    assert worst < 1e-4, worst
+    # Biases that feed an instance norm have an exactly-zero true gradient (the norm removes any
+    # per-channel constant); Adam turns the float noise in it into +-lr steps, so those are not
+    # compared. Every weight and the network's function must agree to float tolerance.
+    worst = max(float((a[k] - b[k]).abs().max()) for k in a if k.endswith(".weight"))
+    assert worst < 1e-3, worst  # lr 0.01 x 3 steps: a disagreement would be ~1e-2
+    x = load_image(HELD_OUT, 64)
+    with torch.no_grad():
+        diff = (FastStyle.network_from_checkpoint(ckpt_one)(x) - FastStyle.network_from_checkpoint(ckpt_two)(x)).abs().max()
+    assert float(diff) < 2e-3, float(diff)
 
 
 def test_bad_data_gives_one_clear_line(tmp_path):
