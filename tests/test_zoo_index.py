@@ -204,3 +204,13 @@ def test_killed_publish_leaves_a_readable_index(run_dir, tmp_path, die_at):
     # The lock died with the process; the next publish proceeds and gets version 2.
     assert publish(other, "starry", zoo=str(z), sample=None)["ref"] == "starry@2"
     ZooStack(z, builtin=False).resolve("starry@2").read_weights()
+
+
+def test_fsspec_url_zoo(run_dir):
+    """Any fsspec URL works as a zoo (here the in-memory filesystem)."""
+    from zoo.publish import publish
+
+    assert publish(run_dir, "remote", zoo="memory://style-zoo-test", sample=None)["ref"] == "remote@1"
+    assert publish(run_dir, "remote", zoo="memory://style-zoo-test", sample=None)["ref"] == "remote@2"
+    entry = ZooStack("memory://style-zoo-test", builtin=False).resolve("remote")
+    assert entry.version == 2 and entry.read_weights()[8:9] == b"{" and entry.card_text().startswith("---")
