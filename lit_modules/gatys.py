@@ -35,7 +35,7 @@ class GatysStylizer(L.LightningModule):
             raise ConfigError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         self.save_hyperparameters(ignore=["init_image", "loss"])
         self.automatic_optimization = False  # L-BFGS needs a closure
-        self.image = nn.Parameter(init_image.detach().clone().float())
+        self.image = nn.Parameter(init_image.detach().float().clone(memory_format=torch.contiguous_format))
         self.loss = loss
         self.last_terms: dict[str, float] = {}
 
@@ -54,9 +54,9 @@ class GatysStylizer(L.LightningModule):
             return terms["total"]
 
         opt.step(closure=closure)
-        if self.hparams.optimizer == "adam":
-            with torch.no_grad():
-                self.image.clamp_(0, 1)
+        with torch.no_grad():
+            # Keep pixels valid as we go: clamping only at the end undoes much of the progress.
+            self.image.clamp_(0, 1)
         self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
         self.log_dict({k: v for k, v in self.last_terms.items()}, prog_bar=True, on_step=True, logger=False)
 

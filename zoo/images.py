@@ -81,7 +81,7 @@ def resize_long_side(img: Image.Image, size: int | None) -> Image.Image:
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     """RGB PIL image -> (1, 3, H, W) float32 in [0, 1]."""
     arr = np.asarray(img, dtype=np.uint8)  # (H, W, 3)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255).contiguous()
 
 
 def tensor_to_pil(x: torch.Tensor) -> Image.Image:

@@ -1,0 +1,82 @@
+"""Gatys optimisation on a real 64-128 px pair, under a real Lightning Trainer."""
+from __future__ import annotations
+
+import torch
+
+from conftest import PHOTOS, STYLES
+from lit_modules.color import rgb_to_yuv
+from lit_modules.gatys import GatysStylizer, build_loss, fit_size, scale_sizes, stage_steps, stylize
+from lit_modules.gatys_config import GatysConfig
+from zoo.images import load_image
+
+CONTENT = load_image(PHOTOS / "tubingen.jpg", 96)
+STYLE = load_image(STYLES / "starry_night.jpg", 96)
+
+
+def _terms(cfg: GatysConfig, image: torch.Tensor, content: torch.Tensor) -> dict:
+    loss = build_loss(cfg)
+    loss.set_style([fit_size(STYLE, round(cfg.style_scale * cfg.size))])  # as stylize() sizes it
+    loss.set_content(content)
+    with torch.no_grad():
+        return {k: float(v) for k, v in loss(image).items()}
+
+
+def test_lbfgs_lowers_loss_tenfold_and_moves_toward_style():
+    content = load_image(PHOTOS / "tubingen.jpg", 64)
+    cfg = GatysConfig(size=64, min_size=64, steps=60, init="content", style_weight=20.0, precision="fp32")
+    before = _terms(cfg, content, content)
+    out, report = stylize(content, [STYLE], cfg, progress=False)
+    after = _terms(cfg, out, content)
+    assert after["total"] * 10 <= before["total"], (before, after)
+    assert after["style"] * 10 <= before["style"]
+    assert (out - content).abs().mean() > 0.02  # the output is not the photo
+    assert report["sizes"] == [64] and out.shape == content.shape
+    assert 0 <= out.min() and out.max() <= 1
+
+
+def test_adam_also_stylises():
+    cfg = GatysConfig(size=64, min_size=64, steps=15, optimizer="adam", lr=0.05, style_weight=10.0, precision="fp32")
+    content = load_image(PHOTOS / "tubingen.jpg", 64)
+    out, report = stylize(content, [STYLE], cfg, progress=False)
+    assert (out - content).abs().mean() > 0.02
+    assert report["terms"]["style"] < _terms(cfg, content, content)["style"]
+
+
+def test_coarse_to_fine_carries_image_up_through_scales():
+    cfg = GatysConfig(size=128, min_size=64, steps=8, precision="fp32")
+    sizes = scale_sizes(cfg.size, cfg.min_size, cfg.scale_factor)
+    assert sizes == [64, 128]
+    assert [stage_steps(cfg, sizes, s) for s in sizes] == [8, 2]  # equal time per scale
+    seen = []
+    out, report = stylize(CONTENT, [STYLE], cfg, progress=False, on_stage=lambda i, n, h, w: seen.append((i, n, max(h, w))))
+    assert seen == [(1, 2, 64), (2, 2, 128)]
+    assert max(out.shape[-2:]) == 128 and report["sizes"] == [64, 128]
+
+
+def test_preserve_color_keeps_content_chroma():
+    cfg = GatysConfig(size=64, min_size=64, steps=10, preserve_color=True, style_weight=10.0, precision="fp32")
+    content = load_image(PHOTOS / "tubingen.jpg", 64)
+    out, _ = stylize(content, [STYLE], cfg, progress=False)
+    uv_out, uv_in = rgb_to_yuv(out)[:, 1:], rgb_to_yuv(content)[:, 1:]
+    assert (uv_out - uv_in).abs().mean() < 0.01  # chroma kept (clamping only)
+    y_out, y_in = rgb_to_yuv(out)[:, :1], rgb_to_yuv(content)[:, :1]
+    assert (y_out - y_in).abs().mean() > 0.01  # luminance was stylised
+    plain, _ = stylize(content, [STYLE], GatysConfig(size=64, min_size=64, steps=10, style_weight=10.0, precision="fp32"), progress=False)
+    assert (rgb_to_yuv(plain)[:, 1:] - uv_in).abs().mean() > 2 * (uv_out - uv_in).abs().mean()
+
+
+def test_same_seed_same_output_on_cpu():
+    cfg = GatysConfig(size=64, min_size=64, steps=5, init="noise", seed=3, precision="fp32")
+    a, _ = stylize(CONTENT, [STYLE], cfg, progress=False)
+    b, _ = stylize(CONTENT, [STYLE], cfg, progress=False)
+    c, _ = stylize(CONTENT, [STYLE], GatysConfig(size=64, min_size=64, steps=5, init="noise", seed=4, precision="fp32"), progress=False)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_module_has_the_image_as_its_only_parameter():
+    cfg = GatysConfig(size=32)
+    module = GatysStylizer(torch.rand(1, 3, 32, 32), build_loss(cfg))
+    trainable = [p for p in module.parameters() if p.requires_grad]
+    assert len(trainable) == 1 and trainable[0] is module.image  # the frozen VGG has no grads
+    assert module().shape == (1, 3, 32, 32)
