@@ -1,0 +1,79 @@
+"""`zoo stylize` from the command line: exit codes, one-line errors, no half-written output."""
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import PHOTOS, STYLES
+from zoo.cli import app
+
+runner = CliRunner()
+TINY = ["--size", "32", "--min-size", "32", "--steps", "2", "--quiet", "--device", "cpu"]
+
+
+def _err(result) -> str:
+    return result.output  # Click >= 8.2 mixes stderr into output
+
+
+def test_stylize_named_style_writes_output(tmp_path):
+    out = tmp_path / "out.jpg"
+    r = runner.invoke(app, ["stylize", str(PHOTOS / "tubingen.jpg"), "--style", "starry", "-o", str(out), *TINY])
+    assert r.exit_code == 0, _err(r)
+    assert out.is_file() and "wrote" in r.output
+
+
+def test_stylize_blends_style_images_and_preserves_color(tmp_path):
+    out = tmp_path / "blend.png"
+    r = runner.invoke(app, ["stylize", str(PHOTOS / "tubingen.jpg"), "--style-image", str(STYLES / "wave.jpg"),
+                            "--style-image", str(STYLES / "udnie.jpg"), "--style-weights", "0.7,0.3", "--preserve-color",
+                            "--init", "noise", "-o", str(out), *TINY])
+    assert r.exit_code == 0, _err(r)
+    assert out.is_file()
+
+
+@pytest.mark.parametrize("case", ["not_image", "truncated", "missing", "bad_style", "bad_ext", "no_style", "bad_weights", "overwrite"])
+def test_bad_input_one_line_nonzero_no_output(tmp_path, case):
+    content = tmp_path / "c.jpg"
+    shutil.copy(PHOTOS / "tubingen.jpg", content)
+    out = tmp_path / "out.jpg"
+    args = ["stylize", str(content), "--style", "starry", "-o", str(out), *TINY]
+    if case == "not_image":
+        content.write_text("hello")
+    elif case == "truncated":
+        content.write_bytes((PHOTOS / "tubingen.jpg").read_bytes()[:3000])
+    elif case == "missing":
+        args[1] = str(tmp_path / "nope.jpg")
+    elif case == "bad_style":
+        args[3] = "starry_nite"
+    elif case == "bad_ext":
+        out = tmp_path / "out.xyz"
+        args[5] = str(out)
+    elif case == "no_style":
+        args = ["stylize", str(content), "-o", str(out), *TINY]
+    elif case == "bad_weights":
+        args = ["stylize", str(content), "--style-image", str(STYLES / "wave.jpg"), "--style-weights", "1,2", "-o", str(out), *TINY]
+    elif case == "overwrite":
+        out = content
+        args[5] = str(content)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = runner.invoke(app, args)
+    assert r.exit_code != 0
+    err = _err(r).strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    if case == "bad_style":
+        assert "starry" in err  # close match offered
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_missing_style_file_says_where_to_put_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("STYLE_ZOO_STYLE_DIR", str(tmp_path / "empty"))
+    r = runner.invoke(app, ["stylize", str(PHOTOS / "tubingen.jpg"), "--style", "wave", "-o", str(tmp_path / "o.jpg"), *TINY])
+    assert r.exit_code == 1
+    assert "wave.jpg" in _err(r) and str(tmp_path / "empty") in _err(r)
+
+
+def test_help_explains_options():
+    r = runner.invoke(app, ["stylize", "--help"])
+    assert r.exit_code == 0 and "--preserve-color" in r.output and "Gatys" in r.output

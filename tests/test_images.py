@@ -1,0 +1,83 @@
+"""Image I/O: every mode becomes RGB [0,1]; bad files raise one-line ImageErrors; atomic writes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import PHOTOS
+from zoo.images import ImageError, check_output_path, load_image, read_image, save_image
+
+
+def _photo(size=(40, 30)) -> Image.Image:
+    return Image.open(PHOTOS / "tubingen.jpg").convert("RGB").resize(size)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "CMYK", "I;16", "LA"])
+def test_modes_become_rgb(tmp_path, mode):
+    img = _photo()
+    if mode == "I;16":
+        arr = np.asarray(img.convert("L"), dtype=np.uint16) * 257
+        img = Image.fromarray(arr)  # uint16 -> mode I;16
+        path = tmp_path / "x.png"
+    else:
+        img = img.convert(mode)
+        path = tmp_path / ("x.tif" if mode == "CMYK" else "x.png")
+    img.save(path)
+    x = load_image(path)
+    assert x.shape == (1, 3, 30, 40) and x.dtype == torch.float32
+    assert 0 <= float(x.min()) and float(x.max()) <= 1
+    if mode == "I;16":  # 16-bit range mapped to 0..1, not clipped
+        assert float(x.max()) > 0.5
+
+
+def test_alpha_is_composited_over_white(tmp_path):
+    Image.new("RGBA", (4, 4), (255, 0, 0, 0)).save(tmp_path / "t.png")
+    assert torch.allclose(load_image(tmp_path / "t.png"), torch.ones(1, 3, 4, 4))
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    img = _photo((40, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 CW on display
+    img.save(tmp_path / "r.jpg", exif=exif)
+    assert read_image(tmp_path / "r.jpg").size == (30, 40)
+
+
+def test_resize_long_side():
+    x = load_image(PHOTOS / "tubingen.jpg", 100)
+    assert max(x.shape[-2:]) == 100
+
+
+def test_bad_files_raise_one_line(tmp_path):
+    (tmp_path / "text.jpg").write_text("not an image")
+    full = tmp_path / "full.jpg"
+    _photo((400, 300)).save(full)
+    (tmp_path / "trunc.jpg").write_bytes(full.read_bytes()[:2000])
+    for name in ["text.jpg", "trunc.jpg", "missing.jpg"]:
+        with pytest.raises(ImageError) as e:
+            read_image(tmp_path / name)
+        assert "\n" not in str(e.value) and name in str(e.value)
+
+
+def test_decompression_bomb_refused(tmp_path, monkeypatch):
+    import zoo.images as images
+
+    _photo((400, 300)).save(tmp_path / "big.png")
+    monkeypatch.setattr(images, "MAX_PIXELS", 10_000)  # the real file is 120k pixels
+    with pytest.raises(ImageError, match="too large"):
+        read_image(tmp_path / "big.png")
+
+
+def test_atomic_save_and_output_checks(tmp_path):
+    x = load_image(PHOTOS / "tubingen.jpg", 32)
+    out = save_image(x, tmp_path / "o.png")
+    assert torch.allclose(load_image(out), x, atol=1 / 255)
+    assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temp files left
+    with pytest.raises(ImageError, match="unknown output format"):
+        check_output_path(tmp_path / "o.xyz")
+    with pytest.raises(ImageError, match="does not exist"):
+        check_output_path(tmp_path / "nope" / "o.png")
+    with pytest.raises(ImageError, match="overwrite an input"):
+        check_output_path(out, inputs=[out])
