@@ -86,3 +86,25 @@ def test_bad_sources_fail_with_one_clear_line(tmp_path, make, words):
     with pytest.raises(DataError) as e:
         check_source(str(source))
     assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_hf_datasets_go_through_the_same_decoding(small_folder):
+    """The hf: code paths (map-style and streaming), on a local in-memory `datasets.Dataset`."""
+    import datasets
+
+    from train.data import StreamingImages, _HFItems, _image_column
+
+    paths = [str(p) for p in folder_files(small_folder)]
+    (small_folder / "bad.jpg").write_bytes(b"garbage")
+    ds = datasets.Dataset.from_dict({"image": paths[:5] + [str(small_folder / "bad.jpg")] + paths[5:],
+                                     "caption": ["x"] * (len(paths) + 1)})
+    ds = ds.cast_column("image", datasets.Image())
+    assert _image_column(ds.features, "local") == "image"
+    images = ContentImages(_HFItems(ds, "image"), 40, seed=0)
+    x, skipped = images[(0, 5)]  # the corrupt row: skipped, the next one used
+    assert x.shape == (3, 40, 40) and skipped == 1
+    ref, _ = ContentImages(paths, 40, seed=0)[(0, 5)]
+    assert torch.equal(x, ref)  # same pixels as the folder source
+    shards = [list(StreamingImages(ds.to_iterable_dataset(num_shards=2), "image", 40, 0, rank, 2, "local")) for rank in (0, 1)]
+    assert sum(len(s) for s in shards) == len(paths) and all(len(s) > 0 for s in shards)
+    assert sum(k for s in shards for _, k in s) <= 1

@@ -42,6 +42,8 @@ def decode(source, min_side: int) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if isinstance(source, dict):  # an undecoded datasets.Image value
+                source = source.get("bytes") or source.get("path")
             if isinstance(source, Image.Image):
                 img = source
             else:
@@ -113,8 +115,7 @@ class _HFItems:
         return len(self.ds)
 
     def __getitem__(self, i: int):
-        v = self.ds[int(i)][self.column]
-        return v.get("bytes") or v.get("path")
+        return self.ds[int(i)][self.column]
 
 
 def _image_column(features, name: str) -> str:
@@ -200,8 +201,10 @@ class StreamingImages(IterableDataset):
     """A streaming HF dataset, sharded by rank (split_dataset_by_node) and by worker (datasets does it)."""
 
     def __init__(self, ds, column: str, image_size: int, seed: int, rank: int, world: int, label: str) -> None:
+        from datasets import Image as HFImage
         from datasets.distributed import split_dataset_by_node
 
+        ds = ds.cast_column(column, HFImage(decode=False))  # we decode: a corrupt image is skipped, not fatal
         self.ds = split_dataset_by_node(ds.shuffle(seed=seed, buffer_size=2000), rank=rank, world_size=world)
         self.column, self.size, self.seed, self.label = column, image_size, seed, label
 
