@@ -119,7 +119,7 @@ def stylize(
 # ---------------------------------------------------------------------------------------------
 # the zoo: publish, list, show, apply, evaluate, export
 # ---------------------------------------------------------------------------------------------
-ZooOpt = Annotated[Optional[str], typer.Option("--zoo", help="Zoo folder or fsspec URL [default: $STYLE_ZOO_HOME, else ~/.cache/style-zoo/zoo].")]
+ZooOpt = Annotated[Optional[str], typer.Option("--zoo", help="Zoo folder or fsspec URL; else $STYLE_ZOO_HOME, else ~/.cache/style-zoo/zoo.")]
 
 
 @app.command()
@@ -130,7 +130,7 @@ def publish(
     dtype: Annotated[str, typer.Option(help="Weight dtype on disk: fp16 or fp32.")] = "fp16",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
     card_dir: Annotated[Optional[Path], typer.Option(help="Also write the card as CARD_DIR/NAME.md (+ NAME.jpg sample), e.g. model_cards.")] = None,
-    sample: Annotated[Optional[Path], typer.Option(help="Photo stylised for the card's sample [default: a Kodak photo from ../shared/assets, if present].")] = None,
+    sample: Annotated[Optional[Path], typer.Option(help="Photo stylised for the card's sample; else a Kodak photo from ../shared/assets, if present.")] = None,
     no_sample: Annotated[bool, typer.Option("--no-sample", help="Publish without a sample image.")] = False,
 ) -> None:
     """Publish a trained network as the next version NAME@N: safetensors weights, config, model card."""
@@ -200,9 +200,9 @@ def show(
 def apply(
     ref: Annotated[str, typer.Argument(help="Model: NAME or NAME@VERSION (see zoo list).")],
     inputs: Annotated[list[str], typer.Argument(help="Photos, folders or globs.")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (one input only) [default: INPUT_NAME.jpg beside it].")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (one input only); else INPUT_MODEL.jpg beside each input.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out-dir", help="Folder for the outputs (same file names).")] = None,
-    size: Annotated[Optional[int], typer.Option(help="Resize the photo's long side to this first [default: keep].")] = None,
+    size: Annotated[Optional[int], typer.Option(help="Resize the photo's long side to this first; else keep its size.")] = None,
     strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="Blend with the photo: 0 = photo, 1 = fully stylised.")] = 1.0,
     preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the photo's colours (transfer luminance only).")] = False,
     tile: Annotated[str, typer.Option(help="auto (from available memory) or a tile size in px.")] = "auto",
@@ -295,10 +295,10 @@ def train(
 @app.command()
 def evaluate(
     ref: Annotated[str, typer.Argument(help="Model: NAME or NAME@VERSION.")],
-    data: Annotated[Optional[Path], typer.Option(help="Folder of photos [default: ../shared/assets/photos-1k/val].")] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Folder of photos; else ../shared/assets/photos-1k/val.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Use the first N photos (sorted by name).")] = 8,
     size: Annotated[int, typer.Option(min=32, help="Long side of the photos, px.")] = 256,
-    style_image: Annotated[Optional[Path], typer.Option(help="Painting to compare with [default: the model's named style].")] = None,
+    style_image: Annotated[Optional[Path], typer.Option(help="Painting to compare with; else the model's named style.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     no_save: Annotated[bool, typer.Option("--no-save", help="Print only; do not write the metrics into the zoo and card.")] = False,
     card_dir: Annotated[Optional[Path], typer.Option(help="Also refresh CARD_DIR/NAME.md, e.g. model_cards.")] = None,
