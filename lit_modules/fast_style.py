@@ -80,6 +80,8 @@ class FastStyle(L.LightningModule):
         )
         if style_image is not None:
             self.set_style_image(style_image)
+        # Gram targets are empty until set: size them from a checkpoint before it is loaded.
+        self._register_load_state_dict_pre_hook(self._size_target_buffers)
         self.preview: torch.Tensor | None = None  # (K, 3, S, S) fixed photos, set by the trainer
         self.skipped = 0
         self.last_terms: dict[str, float] = {}
@@ -89,6 +91,13 @@ class FastStyle(L.LightningModule):
     def set_style_image(self, image: torch.Tensor) -> None:
         """Compute the Gram targets once from ``image`` (1, 3, H, W) in [0, 1]; they live in buffers."""
         self.loss.set_style([image.float()])
+
+    def _size_target_buffers(self, state_dict, prefix, *args) -> None:
+        for name, buf in list(self.named_buffers()):
+            value = state_dict.get(prefix + name)
+            if value is not None and buf.numel() == 0 and value.shape != buf.shape:
+                owner, _, attr = name.rpartition(".")
+                setattr(self.get_submodule(owner), attr, torch.empty_like(value, device=buf.device))
 
     def has_style_targets(self) -> bool:
         return all(self.loss.style_loss.target(layer).numel() > 0 for layer in self.loss.style_layers)
