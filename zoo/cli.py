@@ -48,8 +48,16 @@ def errors_as_exit():
 
 
 def quiet_lightning() -> None:
+    """Silence Lightning's banners and known-harmless warnings (our own progress is shown instead)."""
+    import warnings
+
+    import lightning.pytorch  # noqa: F401  (its import sets its loggers to INFO: import first, then quiet)
+
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    for pattern in (r".*module\(s\) in eval mode.*",  # the frozen VGG, on purpose
+                    r".*LeafSpec.*", r".*weights_only.*", r".*does not have many workers.*"):
+        warnings.filterwarnings("ignore", pattern)
 
 
 def resolve_device(device: str) -> str:
@@ -82,16 +90,16 @@ def stylize(
     steps: Annotated[int, typer.Option(help="Iterations at the coarsest scale; finer scales get fewer (equal time per scale).")] = _G.steps,
     min_size: Annotated[int, typer.Option(help="Coarse-to-fine starts at this long side, doubling up to --size.")] = _G.min_size,
     optimizer: Annotated[str, typer.Option(help="lbfgs or adam.")] = _G.optimizer,
-    content_weight: Annotated[Optional[float], typer.Option(help="Content weight [default: the style's recommendation].")] = None,
-    style_weight: Annotated[Optional[float], typer.Option(help="Style weight [default: the style's recommendation].")] = None,
-    tv_weight: Annotated[Optional[float], typer.Option(help="Total-variation weight [default: the style's recommendation].")] = None,
+    content_weight: Annotated[Optional[float], typer.Option(help="Content weight (default: the style's recommendation).")] = None,
+    style_weight: Annotated[Optional[float], typer.Option(help="Style weight (default: the style's recommendation).")] = None,
+    tv_weight: Annotated[Optional[float], typer.Option(help="Total-variation weight (default: the style's recommendation).")] = None,
     style_scale: Annotated[float, typer.Option(help="Style image size relative to the output.")] = _G.style_scale,
     preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the photo's colours; transfer luminance only.")] = False,
     init: Annotated[str, typer.Option(help="content, noise, or an image path.")] = _G.init,
     seed: Annotated[int, typer.Option(help="Random seed.")] = _G.seed,
     precision: Annotated[str, typer.Option(help="auto (bf16 where fast), bf16 or fp32.")] = _G.precision,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file [default: CONTENT_stylized.jpg].")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (default: CONTENT_stylized.jpg).")] = None,
     overwrite_input: Annotated[bool, typer.Option("--overwrite-input", help="Allow -o to be the content file.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
