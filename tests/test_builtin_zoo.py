@@ -1,0 +1,47 @@
+"""The shipped models: each loads from the read-only built-in layer, verifies, stylises, has a card."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import PHOTOS, ROOT
+from zoo import cards
+from zoo.apply import load_model
+from zoo.images import load_image
+from zoo.index import BUILTIN_DIR, Zoo
+
+BUILTIN = ["starry", "wave", "scream", "udnie", "composition_vii"]
+REQUIRED = ["name", "version", "license", "model", "painting", "training_data", "loss_network", "layers",
+            "loss_weights", "image_size", "steps", "hardware", "wall_time_s", "metrics", "speed"]
+
+
+def test_builtin_layer_holds_the_five_models():
+    assert sorted(Zoo(BUILTIN_DIR, readonly=True).names()) == sorted(BUILTIN)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_builtin_model_verifies_and_stylises(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("STYLE_ZOO_HOME", str(tmp_path / "empty-user-zoo"))  # only the built-in layer
+    net, entry, dtype = load_model(name, None, "cpu", "fp32")  # sha256 checked before loading
+    assert entry.zoo.readonly and entry.name == name
+    x = load_image(PHOTOS / "tubingen.jpg", 64)
+    with torch.inference_mode():
+        y = net(x.to(dtype)).float()
+    assert y.shape == x.shape and 0 <= float(y.min()) and float(y.max()) <= 1
+    assert (y - x).abs().mean() > 0.03  # it changes the photo
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_builtin_model_has_card_with_required_fields(name):
+    card = ROOT / "model_cards" / f"{name}.md"
+    fm = cards.parse(card.read_text())
+    missing = [k for k in REQUIRED if fm.get(k) in (None, {}, "")]
+    assert not missing, f"{card.name} lacks {missing}"
+    assert fm["painting"]["license"].lower().startswith("public domain")
+    assert "photos-1k" in str(fm["training_data"]) and fm["training_data"]["licenses"]
+    for key in ("style_distance", "content_distance", "ssim"):
+        assert isinstance(fm["metrics"].get(key), float)
+    sample = fm.get("sample")
+    assert sample and (card.parent / sample).is_file()
