@@ -48,12 +48,12 @@ def run_stylize(
 ) -> dict:
     """Stylise ``content`` into ``output``; returns the report of ``lit_modules.gatys.stylize``."""
     cfg = build_config(style, dict(overrides or {}))
+    content_t = images.load_image(content)  # the user's own file first: its error is the likeliest
     style_paths = [styles.resolve(style)] if style is not None else [Path(p) for p in style_images]
     weights = parse_weights(style_weights, len(style_paths))
     init_path = None if init in ("content", "noise") else Path(init)
     images.check_output_path(output, inputs=[content, *style_paths, *( [init_path] if init_path else [])], overwrite_input=overwrite_input)
 
-    content_t = images.load_image(content)
     style_ts = [images.load_image(p) for p in style_paths]
     init_t = images.load_image(init_path) if init_path else None
     cfg = replace(cfg, init="content" if init_path else init)
