@@ -11,29 +11,13 @@ with ``torch.load(..., weights_only=True)`` and rebuilds the network with no oth
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import lightning as L
 import torch
 
 from .errors import ConfigError
-from .losses import PerceptualLoss, gram, total_variation
+from .losses import PerceptualLoss
 from .transformer_net import TransformerNet
-
-
-def _content_per_sample(weights: Mapping[str, float], feats, targets) -> torch.Tensor:
-    """Content term scaled per photo (MSE / mean|target|^2 of that photo), averaged over the batch.
-
-    Per-photo scaling makes the loss a plain mean over photos, so DDP's gradient averaging over
-    ranks gives exactly the single-process gradient of the same global batch.
-    """
-    total = None
-    for layer, w in weights.items():
-        f, t = feats[layer].float(), targets[layer].float()
-        scale = t.abs().mean(dim=(1, 2, 3)).pow(2).clamp_min(1e-12)  # (B,)
-        term = w * ((f - t).pow(2).mean(dim=(1, 2, 3)) / scale).mean()
-        total = term if total is None else total + term
-    return total if total is not None else torch.zeros((), device=next(iter(feats.values())).device)
 
 
 class FastStyle(L.LightningModule):
@@ -116,18 +100,7 @@ class FastStyle(L.LightningModule):
         """Loss terms for a batch of content photos (the network's output vs. content and style)."""
         if self.hparams.channels_last:
             content = content.contiguous(memory_format=torch.channels_last)
-        y = self.net(content)
-        vgg = self.loss.vgg
-        with torch.no_grad():
-            targets = vgg(content, layers=self.loss.content_layers)  # cut at the content layer
-        feats = vgg(y)
-        terms = {
-            "content": _content_per_sample(self.loss.content_loss.weights, feats, targets),
-            "style": self.loss.style_loss(feats),
-            "tv": self.loss.tv_weight * total_variation(y),
-        }
-        terms["total"] = terms["content"] + terms["style"] + terms["tv"]
-        return terms
+        return self.loss(self.net(content), content=content)  # content pass cut at the content layer
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         content, skipped = batch

@@ -41,6 +41,19 @@ def scaled_mse(a: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return mse(a, target) / scale
 
 
+def scaled_mse_per_sample(a: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``scaled_mse`` for each sample of a (B, ...) batch against its own target, averaged over B.
+
+    A plain mean over samples: DDP's gradient average over ranks then equals the gradient of one
+    process with the same global batch (a batch-wide scale would couple the samples).
+    """
+    with torch.autocast(device_type=a.device.type, enabled=False):
+        a, t = a.float(), target.detach().float().expand_as(a)
+        dims = tuple(range(1, a.dim()))
+        scale = t.abs().mean(dim=dims).pow(2).clamp_min(1e-12)  # (B,)
+        return ((a - t).pow(2).mean(dim=dims) / scale).mean()
+
+
 def total_variation(x: torch.Tensor) -> torch.Tensor:
     """Mean squared difference between neighbouring pixels of (B, C, H, W), fp32."""
     x = x.float()
@@ -58,14 +71,14 @@ def _check_weights(kind: str, weights: Mapping[str, float]) -> dict[str, float]:
 
 
 class ContentLoss(nn.Module):
-    """sum_l w_l * MSE(F_l(x), F_l(content)) / mean|F_l(content)|^2."""
+    """sum_l w_l * MSE(F_l(x), F_l(content)) / mean|F_l(content)|^2, per photo, averaged over the batch."""
 
     def __init__(self, weights: Mapping[str, float]) -> None:
         super().__init__()
         self.weights = _check_weights("content", weights)
 
     def forward(self, feats: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        terms = [w * scaled_mse(feats[layer], targets[layer]) for layer, w in self.weights.items()]
+        terms = [w * scaled_mse_per_sample(feats[layer], targets[layer]) for layer, w in self.weights.items()]
         return torch.stack(terms).sum() if terms else torch.zeros((), device=next(iter(feats.values())).device)
 
 
