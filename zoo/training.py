@@ -41,6 +41,9 @@ def run_train(overrides: dict, preset: str | None = None, resume: str | Path | N
             preset = "default" if torch.cuda.is_available() else "quick"
         cfg = build_config(preset, **overrides)
     cfg.check()
+    from train.data import check_source
+
+    check_source(cfg.data)  # the user's own --data first: its error is the likeliest
     meta, image, recommended = style_inputs(cfg)
     cfg = resolve_weights(cfg, recommended)
     from train.trainer import fit  # lightning import: only once arguments are valid
