@@ -205,6 +205,25 @@ def auto_stats_size(h: int, w: int, width: float = 1.0, budget_bytes: int | None
 
 
 @torch.inference_mode()
+def record_stats(net: TransformerNet, x: torch.Tensor, dtype: torch.dtype, stats_size: int = STATS_SIZE) -> list:
+    """Every instance norm's (mean, var) for ``x`` (1, 3, H, W) float, recorded on a pass at
+    long side ``stats_size`` (downscaled with area averaging; never upscaled)."""
+    H, W = x.shape[-2:]
+    scale = min(1.0, stats_size / max(H, W))
+    if scale < 1.0:
+        x = F.interpolate(x, size=(max(8, round(H * scale)), max(8, round(W * scale))), mode="area")
+    norms = net.norms()
+    for n in norms:
+        n.stats, n.record = None, True
+    try:
+        _forward(net, x, dtype)
+        return [n.stats for n in norms]
+    finally:
+        for n in norms:
+            n.stats, n.record = None, False
+
+
+@torch.inference_mode()
 def stylize_tensor(
     net: TransformerNet,
     x: torch.Tensor,
@@ -214,8 +233,12 @@ def stylize_tensor(
     dtype: torch.dtype = torch.float32,
     stats_size: int = STATS_SIZE,
     out: torch.Tensor | None = None,
+    stats: list | None = None,
 ) -> torch.Tensor:
     """(1, 3, H, W) RGB [0, 1] -> stylised (1, 3, H, W) float32 on the CPU.
+
+    ``stats``: instance-norm statistics to use (from ``record_stats``; video shares them across
+    frames); else the image's own, recorded on a ``stats_size`` pass when tiled.
 
     ``x`` may be uint8 (0..255) to save memory on huge photos; tiles are converted one at a time.
     ``tile=None`` runs the whole image at once (exact instance-norm statistics).
@@ -240,23 +263,14 @@ def stylize_tensor(
 
     if tile is None or (H <= tile + 2 * CONTEXT and W <= tile + 2 * CONTEXT):
         c = prep(x)
-        return post(_forward(net, c, dtype), c)
+        net.set_norm_stats(stats)  # None: each norm uses this image's own statistics
+        try:
+            return post(_forward(net, c, dtype), c)
+        finally:
+            net.set_norm_stats(None)
 
-    # Whole-image instance-norm statistics from a downscaled pass.
-    scale = min(1.0, stats_size / max(H, W))
-    small = prep(x)
-    if scale < 1.0:
-        small = F.interpolate(small, size=(max(8, round(H * scale)), max(8, round(W * scale))), mode="area")
-    norms = net.norms()
-    for n in norms:
-        n.stats, n.record = None, True
-    try:
-        _forward(net, small, dtype)
-        stats = [n.stats for n in norms]
-    finally:
-        for n in norms:
-            n.stats, n.record = None, False
-    del small
+    if stats is None:
+        stats = record_stats(net, prep(x), dtype, stats_size)
     if out is None:
         out = torch.zeros(1, 3, H, W)
     wsum = torch.zeros(1, 1, H, W)
@@ -278,23 +292,23 @@ def stylize_tensor(
     return out.div_(wsum.clamp_min_(1e-8))
 
 
-def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[Path]:
-    """Files, folders (their images, sorted) and globs -> image paths; unknown ones raise one line."""
+def expand_inputs(inputs: Iterable[str | os.PathLike], extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
+    """Files, folders (their files with ``extensions``, sorted) and globs -> paths; unknown ones raise one line."""
     out: list[Path] = []
     for item in inputs:
         s = str(item)
         p = Path(s)
         if p.is_dir():
-            out += sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_EXTENSIONS and q.is_file())
+            out += sorted(q for q in p.iterdir() if q.suffix.lower() in extensions and q.is_file())
         elif p.is_file():
             out.append(p)
         elif any(ch in s for ch in "*?["):
             matches = sorted(Path(m) for m in glob.glob(s, recursive=True))
-            out += [m for m in matches if m.is_file() and m.suffix.lower() in IMAGE_EXTENSIONS]
+            out += [m for m in matches if m.is_file() and m.suffix.lower() in extensions]
         else:
             raise ImageError(f"{s}: no such file, folder or matching glob")
     if not out:
-        raise ImageError(f"no images found in {', '.join(map(str, inputs))}")
+        raise ImageError(f"no {'images' if extensions == IMAGE_EXTENSIONS else 'images or videos'} found in {', '.join(map(str, inputs))}")
     return list(dict.fromkeys(out))
 
 

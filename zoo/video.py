@@ -1,0 +1,240 @@
+"""Video in, stylised video out: frames streamed through PyAV with bounded memory.
+
+``apply_video`` decodes one frame at a time, stylises it with ``zoo.temporal.FrameStylizer``
+(shared instance-norm statistics + flow-guided blending) and encodes it at once: the same size,
+frame rate, timestamps and frame count; audio packets are copied through untouched. The output is
+written to a temporary file beside the target and renamed over it only when the whole clip has
+been encoded, so a bad input (not a video, truncated, unknown codec) or an unwritable output
+leaves no file behind, only a one-line ``VideoError``.
+
+``apply_media`` is what ``zoo apply`` calls: photos go to ``zoo.apply.apply_files``, videos here.
+PyAV and OpenCV are the ``video`` extra; they are imported only when a video is met.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from lit_modules.errors import StyleZooError
+from zoo.temporal import FrameStylizer, Temporal
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
+# output extension -> (container format, video encoder)
+ENCODERS = {".mp4": ("mp4", "libx264"), ".m4v": ("mp4", "libx264"), ".mov": ("mov", "libx264"),
+            ".mkv": ("matroska", "libx264"), ".webm": ("webm", "libvpx-vp9"), ".avi": ("avi", "mpeg4")}
+CRF = "18"  # x264 / vp9 quality: visually near-lossless for stylised frames
+
+Progress = Callable[[str, int, int], None]  # (label, done, total; total 0 = unknown)
+
+
+class VideoError(StyleZooError):
+    """A video cannot be read, decoded or written."""
+
+
+def _av():
+    try:
+        import av
+    except ImportError:
+        from zoo.flow import VideoDependencyError
+
+        raise VideoDependencyError("video support needs PyAV and OpenCV: pip install 'style-zoo[video]'") from None
+    return av
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def _why(e: BaseException) -> str:
+    msg = str(getattr(e, "strerror", None) or e).splitlines()
+    return (msg[0] if msg and msg[0] else type(e).__name__)[:160]
+
+
+def check_video_output(path: Path, src: Path, overwrite_input: bool = False) -> Path:
+    """Validate an output video path before any work: known extension, existing folder, not the input."""
+    ext = path.suffix.lower()
+    if ext not in ENCODERS:
+        raise VideoError(f"{path}: unknown video output format {ext or '(no extension)'}; use one of {', '.join(ENCODERS)}")
+    if not path.parent.is_dir():
+        raise VideoError(f"{path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK):
+        raise VideoError(f"{path}: folder {path.parent} is not writable")
+    if not overwrite_input and path.exists() and path.resolve() == src.resolve():
+        raise VideoError(f"{path}: refusing to overwrite the input video (pass --overwrite-input to allow)")
+    return path
+
+
+@dataclass
+class VideoReport:
+    src: Path
+    dst: Path
+    frames: int
+    width: int
+    height: int
+    seconds: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / max(self.seconds, 1e-9)
+
+
+def _open_input(av, src: Path):
+    """(container, video stream, audio streams) or one-line VideoError."""
+    try:
+        inp = av.open(str(src))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+        raise VideoError(f"{src}: not a video file that can be read ({_why(e)})") from None
+    if not inp.streams.video:
+        inp.close()
+        raise VideoError(f"{src}: no video stream in this file")
+    vs = inp.streams.video[0]
+    if vs.codec_context is None or not vs.codec_context.codec.is_decoder or vs.codec_context.name in (None, "", "none"):
+        name = vs.codec_context.name if vs.codec_context is not None else "unknown"
+        inp.close()
+        raise VideoError(f"{src}: unknown or unsupported video codec ({name or 'unknown'})")
+    if not vs.codec_context.width or not vs.codec_context.height:
+        inp.close()
+        raise VideoError(f"{src}: video stream has no frame size (damaged header?)")
+    vs.thread_type = "AUTO"
+    return inp, vs, list(inp.streams.audio)
+
+
+def _open_output(av, tmp: str, dst: Path, vs, audio: list):
+    fmt, codec = ENCODERS[dst.suffix.lower()]
+    out = av.open(tmp, "w", format=fmt)
+    W, H = vs.codec_context.width, vs.codec_context.height
+    ovs = out.add_stream(codec, rate=vs.average_rate or vs.guessed_rate or 30)
+    ovs.width, ovs.height = W, H
+    # 4:2:0 needs even sides; odd-sized clips keep their exact size in 4:4:4.
+    ovs.pix_fmt = "yuv420p" if W % 2 == 0 and H % 2 == 0 or codec == "mpeg4" else "yuv444p"
+    ovs.time_base = vs.time_base  # keep every frame's timestamp as it was
+    ovs.codec_context.time_base = vs.time_base
+    if codec in ("libx264", "libvpx-vp9"):
+        ovs.options = {"crf": CRF} | ({"b": "0"} if codec == "libvpx-vp9" else {"preset": "medium"})
+    amap = {}
+    for a in audio:
+        try:
+            amap[a.index] = out.add_stream_from_template(a)
+        except (av.FFmpegError, ValueError) as e:
+            raise VideoError(f"{dst}: cannot copy the {a.codec_context.name} audio into {fmt} ({_why(e)}); try .mkv") from None
+    return out, ovs, amap
+
+
+def apply_video(stylizer: FrameStylizer, src: Path, dst: Path, on_progress: Progress | None = None) -> VideoReport:
+    """Stylise ``src`` into ``dst`` frame by frame; ``dst`` appears only when complete."""
+    av = _av()
+    t0 = time.perf_counter()
+    inp, vs, audio = _open_input(av, src)
+    total = int(vs.frames or 0)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+        os.close(fd)
+    except OSError as e:
+        inp.close()
+        raise VideoError(f"{dst}: cannot write here ({_why(e)})") from None
+    n, out = 0, None
+    try:
+        out, ovs, amap = _open_output(av, tmp, dst, vs, audio)
+        for packet in inp.demux(vs, *audio):
+            if packet.stream.type == "audio":
+                if packet.dts is not None:  # the demuxer's final flush packets carry nothing
+                    packet.stream = amap[packet.stream.index]
+                    out.mux(packet)
+                continue
+            for frame in packet.decode():
+                y = stylizer(frame.to_ndarray(format="rgb24"))  # (H, W, 3) uint8
+                of = av.VideoFrame.from_ndarray(y, format="rgb24")
+                of.pts, of.time_base = (frame.pts if frame.pts is not None else n), vs.time_base
+                out.mux(ovs.encode(of))
+                n += 1
+                if on_progress:
+                    on_progress(src.name, n, total)
+        out.mux(ovs.encode())  # flush the encoder
+        if n == 0:
+            raise VideoError(f"{src}: no frames could be decoded")
+        if total and n < total:
+            raise VideoError(f"{src}: truncated or damaged: decoded {n} of {total} frames")
+        out.close()
+        out = None
+        os.replace(tmp, dst)
+    except av.FFmpegError as e:
+        raise VideoError(f"{src} -> {dst}: {_why(e)} (after {n} frames)") from None
+    except OSError as e:
+        raise VideoError(f"{dst}: cannot write ({_why(e)})") from None
+    finally:
+        inp.close()
+        if out is not None:
+            try:
+                out.close()
+            except Exception:
+                pass
+        Path(tmp).unlink(missing_ok=True)
+    return VideoReport(src, dst, n, vs.codec_context.width, vs.codec_context.height, time.perf_counter() - t0)
+
+
+def video_outputs(videos: list[Path], output: Path | None, out_dir: Path | None, suffix: str, overwrite_input: bool) -> list[Path]:
+    """Output path of every input video (same extension where it can be written, else .mp4)."""
+    outs = []
+    for p in videos:
+        ext = p.suffix.lower() if p.suffix.lower() in ENCODERS else ".mp4"
+        if output is not None:
+            q = output
+        elif out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            q = out_dir / f"{p.stem}{ext}"
+        else:
+            q = p.with_name(f"{p.stem}_{suffix}{ext}")
+        outs.append(check_video_output(q, p, overwrite_input))
+    return outs
+
+
+@dataclass
+class MediaReport:
+    ref: str
+    outputs: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+    megapixels: float = 0.0  # photos
+    tiled: int = 0
+    videos: list[VideoReport] = field(default_factory=list)
+
+
+def apply_media(ref: str, inputs: list[str], output: Path | None = None, out_dir: Path | None = None, zoo: str | None = None,
+                temporal: Temporal = Temporal(), on_progress: Progress | None = None, **kw) -> MediaReport:
+    """``zoo apply``: photos through ``zoo.apply.apply_files``, videos frame by frame here.
+
+    ``kw``: apply_files' options (size, strength, preserve_color, tile, device, precision,
+    overwrite_input); ``size`` applies to photos only (a video keeps its frame size).
+    """
+    from zoo.apply import apply_files, expand_inputs, load_model, plan_outputs
+    from zoo.images import IMAGE_EXTENSIONS, ImageError
+
+    t0 = time.perf_counter()
+    files = expand_inputs(inputs, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+    videos = [f for f in files if is_video(f)]
+    photos = [f for f in files if not is_video(f)]
+    if output is not None and len(files) > 1:
+        raise ImageError(f"-o names one file but {len(files)} inputs were given; use --out-dir DIR")
+    if videos and output is not None and not is_video(output):
+        raise VideoError(f"{output}: a video's output needs a video extension ({', '.join(ENCODERS)})")
+    if videos and not kw.get("tile", "auto") == "auto" and not (str(kw["tile"]).isdigit() and int(kw["tile"]) >= 64):
+        raise ImageError(f"--tile must be auto or a tile size in px >= 64, got {kw['tile']!r}")
+    net, entry, dtype = load_model(ref, zoo, kw.get("device", "cpu"), kw.get("precision", "auto"))
+    vouts = video_outputs(videos, output, out_dir, entry.name, kw.get("overwrite_input", False))
+    report = MediaReport(entry.ref)
+    if photos:
+        plan_outputs(photos, output, out_dir, entry.name, kw.get("overwrite_input", False))  # validate before any work
+        prog = (lambda i, n, p: on_progress("photos", i, n)) if on_progress and len(photos) > 1 else None
+        r = apply_files(ref, photos, output=output, out_dir=out_dir, zoo=zoo, on_progress=prog, **kw)
+        report.outputs += r.outputs
+        report.megapixels, report.tiled = r.megapixels, r.tiled
+    for src, dst in zip(videos, vouts):
+        stylizer = FrameStylizer(net, dtype, temporal, tile=kw.get("tile", "auto"), strength=kw.get("strength", 1.0),
+                                 preserve_color=kw.get("preserve_color", False))
+        report.videos.append(apply_video(stylizer, src, dst, on_progress))
+        report.outputs.append(dst)
+    report.seconds = time.perf_counter() - t0
+    return report
