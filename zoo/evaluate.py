@@ -65,6 +65,22 @@ def speed_ms_per_mp(fn: Callable[[torch.Tensor], torch.Tensor], device: str = "c
     return statistics.median(times) * 1e3 / (side * side / 1e6)
 
 
+def style_targets(vgg, style_image: str | os.PathLike, style_size: int = 256, device: str = "cpu") -> dict:
+    """Gram matrices of the painting (long side ``style_size``) at ``STYLE_LAYERS``."""
+    from lit_modules.losses import gram
+    from zoo.images import load_image
+
+    return {k: gram(v) for k, v in vgg(load_image(style_image, style_size).to(device), STYLE_LAYERS).items()}
+
+
+def style_distance(features: dict, target: dict) -> float:
+    """Mean over ``STYLE_LAYERS`` of ||G(out) - G(style)||² / ||G(style)||² (features: vgg(out))."""
+    from lit_modules.losses import gram
+
+    return statistics.fmean(
+        float(((gram(features[k]) - target[k]).pow(2).sum() / target[k].pow(2).sum()).item()) for k in STYLE_LAYERS)
+
+
 @torch.inference_mode()
 def metrics_for(
     fn: Callable[[torch.Tensor], torch.Tensor],
@@ -77,20 +93,17 @@ def metrics_for(
     """Mean style distance, content distance and SSIM of ``fn`` (RGB [0,1] -> RGB [0,1]) over ``photos``."""
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
-    from lit_modules.losses import gram
     from lit_modules.vgg import VGG19Features
     from zoo.images import load_image
 
     vgg = VGG19Features(layers=STYLE_LAYERS + (CONTENT_LAYER,), backbone="caffe").to(device)
-    style = load_image(style_image, style_size).to(device)
-    target = {k: gram(v) for k, v in vgg(style, STYLE_LAYERS).items()}
+    target = style_targets(vgg, style_image, style_size, device)
     sd, cd, ss = [], [], []
     for p in photos:
         x = load_image(p, size).to(device)
         y = fn(x).float().clamp(0, 1)
         fy, fx = vgg(y), vgg(x, (CONTENT_LAYER,))
-        sd.append(statistics.fmean(
-            float(((gram(fy[k]) - target[k]).pow(2).sum() / target[k].pow(2).sum()).item()) for k in STYLE_LAYERS))
+        sd.append(style_distance(fy, target))
         cd.append(float(((fy[CONTENT_LAYER] - fx[CONTENT_LAYER]).pow(2).sum() / fx[CONTENT_LAYER].pow(2).sum()).item()))
         ss.append(float(ssim(y, x, data_range=1.0).item()))
     return {"style_distance": statistics.fmean(sd), "content_distance": statistics.fmean(cd), "ssim": statistics.fmean(ss)}

@@ -16,23 +16,12 @@ change of the network flows through).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
 from zoo.apply import auto_stats_size, auto_tile, record_stats, stylize_tensor
 from zoo.flow import FlowEstimator, consistent, gray, warp
-
-
-@dataclass
-class Temporal:
-    """How frames are kept consistent (defaults: the measured best, bench/video.py)."""
-
-    shared_stats: bool = True  # lever 1: instance norms use a running average over the frames
-    momentum: float = 0.9  # weight of the past in that running average (0 = per frame)
-    stats_size: int = 256  # long side of the pass that records each frame's statistics
-    blend: float = 0.5  # lever 2: weight of the warped previous output where the flow holds (0 = off)
+from zoo.video_config import Temporal
 
 
 class RunningStats:
@@ -63,10 +52,10 @@ class FlowBlender:
     [0, 1]. Keeps only the previous input (grey) and output: memory does not grow with the clip.
     """
 
-    def __init__(self, blend: float = 0.5, max_side: int = 720) -> None:
+    def __init__(self, blend: float = 0.5, max_side: int = 720, cubic: bool = True) -> None:
         if not 0.0 <= blend < 1.0:
             raise ValueError(f"blend must be in [0, 1), got {blend}")
-        self.blend = blend
+        self.blend, self.cubic = blend, cubic
         self.flow = FlowEstimator("dis", max_side)
         self._prev: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -76,7 +65,7 @@ class FlowBlender:
             pg, pout = self._prev
             f = self.flow(g, pg)  # (H, W, 2): this frame -> previous frame
             ok = consistent(f, self.flow(pg, g))[..., None]  # (H, W, 1)
-            out = np.where(ok, out + self.blend * (warp(pout, f) - out), out)
+            out = np.where(ok, out + self.blend * (warp(pout, f, self.cubic) - out), out)
         self._prev = (g, out)
         return out
 

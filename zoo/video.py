@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Callable
 
 from lit_modules.errors import StyleZooError
-from zoo.temporal import FrameStylizer, Temporal
+from zoo.temporal import FrameStylizer
+from zoo.video_config import Temporal
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
 # output extension -> (container format, video encoder)

