@@ -29,9 +29,10 @@ def panned_frames(n: int = N, w: int = W, h: int = H, d: tuple[int, int] = PAN) 
     return [np.ascontiguousarray(photo[40 + t * d[1]: 40 + t * d[1] + h, 30 + t * d[0]: 30 + t * d[0] + w]) for t in range(n)]
 
 
-def write_clip(path: Path, frames: list[np.ndarray], rate: int = 10, audio: bool = False) -> Path:
-    """Encode ``frames`` (H.264, near-lossless) with an optional 440 Hz AAC tone as long as the clip."""
-    out = av.open(str(path), "w")
+def write_clip(path: Path, frames: list[np.ndarray], rate: int = 10, audio: bool = False, faststart: bool = False) -> Path:
+    """Encode ``frames`` (H.264, near-lossless) with an optional 440 Hz AAC tone as long as the clip;
+    ``faststart``: the index before the frames (as in fox.mp4), so a truncated file still opens."""
+    out = av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {})
     vs = out.add_stream("libx264", rate=rate)
     vs.width, vs.height, vs.pix_fmt, vs.options = frames[0].shape[1], frames[0].shape[0], "yuv420p", {"crf": "10"}
     a = out.add_stream("aac", rate=44100) if audio else None
@@ -105,3 +106,103 @@ def test_running_stats_pool_means_and_variances():
     (mean, var), = rs.update([stats[1]])
     pooled_var, pooled_mean = torch.var_mean(torch.cat([a, b], dim=3), dim=(2, 3), keepdim=True, unbiased=False)
     assert torch.allclose(mean, pooled_mean, atol=1e-5) and torch.allclose(var, pooled_var, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------ zoo apply
+def test_apply_video_keeps_size_rate_frames_and_audio(tmp_path):
+    src = write_clip(tmp_path / "pan.mp4", panned_frames(), audio=True)
+    out = tmp_path / "styled.mp4"
+    r = runner.invoke(app, ["apply", "starry", str(src), "-o", str(out), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert "8 frames 96x64" in r.output and "frames/s" in r.output
+    a, b = probe(src), probe(out)
+    assert (b["size"], b["rate"], len(b["frames"]), b["audio"], b["audio_packets"]) == ((W, H), 10, N, ["aac"], a["audio_packets"])
+    assert a["audio_packets"] > 0
+    diff = np.abs(b["frames"][3].astype(float) - a["frames"][3]).mean()
+    assert diff > 10  # stylised, not copied
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pan.mp4", "styled.mp4"]  # no temp file left
+
+
+def test_apply_folder_with_photo_and_video_and_levers_off(tmp_path):
+    d = tmp_path / "in"
+    d.mkdir()
+    write_clip(d / "clip.mkv", panned_frames(4))
+    (d / "photo.jpg").write_bytes((PHOTOS / "tubingen.jpg").read_bytes())
+    r = runner.invoke(app, ["apply", "wave", str(d), "--out-dir", str(tmp_path / "out"), "--size", "64", "--no-shared-stats",
+                            "--blend", "0", "--device", "cpu", "-q"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.mkv", "photo.jpg"]
+    assert len(probe(tmp_path / "out" / "clip.mkv")["frames"]) == 4
+
+
+def _unknown_codec(path: Path) -> Path:
+    """An AVI whose video stream claims a FourCC no decoder knows."""
+    out = av.open(str(path), "w")
+    vs = out.add_stream("rawvideo", rate=10)
+    vs.width, vs.height, vs.pix_fmt = 32, 16, "bgr24"
+    for i in range(3):
+        out.mux(vs.encode(av.VideoFrame.from_ndarray(np.full((16, 32, 3), 50 * i, np.uint8), format="bgr24")))
+    out.mux(vs.encode())
+    out.close()
+    b = bytearray(path.read_bytes())
+    i, j = b.index(b"vids"), b.index(b"strf")
+    b[i + 4 : i + 8], b[j + 24 : j + 28] = b"ZZZZ", b"ZZZZ"  # strh handler, strf biCompression
+    path.write_bytes(bytes(b))
+    return path
+
+
+@pytest.mark.parametrize("case", ["not_video", "truncated", "truncated_faststart", "unknown_codec", "no_folder", "folder_is_file", "bad_ext", "image_ext"])
+def test_bad_video_input_one_line_nonzero_no_output(tmp_path, case):
+    src = write_clip(tmp_path / "c.mp4", panned_frames(6))
+    out = tmp_path / "out.mp4"
+    if case == "not_video":
+        src.write_text("hello, not a video")
+    elif case == "truncated":
+        src.write_bytes(src.read_bytes()[: src.stat().st_size * 2 // 3])
+    elif case == "truncated_faststart":
+        src = write_clip(tmp_path / "c.mp4", panned_frames(6), faststart=True)
+        src.write_bytes(src.read_bytes()[: src.stat().st_size * 2 // 3])
+    elif case == "unknown_codec":
+        src = _unknown_codec(tmp_path / "c.avi")
+    elif case == "no_folder":
+        out = tmp_path / "nope" / "out.mp4"
+    elif case == "folder_is_file":
+        (tmp_path / "f").write_text("x")
+        out = tmp_path / "f" / "out.mp4"
+    elif case == "bad_ext":
+        out = tmp_path / "out.xyz"
+    elif case == "image_ext":
+        out = tmp_path / "out.jpg"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = runner.invoke(app, ["apply", "starry", str(src), "-o", str(out), "--device", "cpu", "-q"])
+    assert r.exit_code == 1, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.output, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no temp file
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only folder")
+def test_unwritable_output_folder(tmp_path):
+    src = write_clip(tmp_path / "c.mp4", panned_frames(3))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        r = runner.invoke(app, ["apply", "starry", str(src), "-o", str(ro / "out.mp4"), "--device", "cpu", "-q"])
+    finally:
+        ro.chmod(0o755)
+    assert r.exit_code == 1 and "not writable" in r.output and not list(ro.iterdir())
+
+
+# ------------------------------------------------------------------------------ fox.mp4
+def test_fox_clip_cut_short_levers_reduce_warping_error(tmp_path):
+    """The real clip, its first 8 frames at 128 px: flicker measured per frame and with both levers."""
+    from zoo.video_eval import measure_clip, read_frames
+    from zoo.video_config import Temporal
+
+    clip = write_clip(tmp_path / "fox8.mp4", list(read_frames(PHOTOS / "fox.mp4", size=128, max_frames=8)), rate=30)
+    r = measure_clip("starry", clip, settings={"per-frame": Temporal(shared_stats=False, blend=0.0), "both": Temporal()},
+                     size=None, every=4)
+    assert r["frames"] == 8 and r["size"] == [128, 128]
+    assert r["input"]["warping_error"] < r["both"]["warping_error"] < 0.7 * r["per-frame"]["warping_error"]
+    assert r["both"]["style_distance"] < 1.3 * r["per-frame"]["style_distance"]

@@ -61,7 +61,7 @@ def check_video_output(path: Path, src: Path, overwrite_input: bool = False) -> 
     if ext not in ENCODERS:
         raise VideoError(f"{path}: unknown video output format {ext or '(no extension)'}; use one of {', '.join(ENCODERS)}")
     if not path.parent.is_dir():
-        raise VideoError(f"{path}: folder {path.parent} does not exist")
+        raise VideoError(f"{path}: {path.parent} is not a folder" if path.parent.exists() else f"{path}: folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK):
         raise VideoError(f"{path}: folder {path.parent} is not writable")
     if not overwrite_input and path.exists() and path.resolve() == src.resolve():
@@ -163,7 +163,7 @@ def apply_video(stylizer: FrameStylizer, src: Path, dst: Path, on_progress: Prog
         out = None
         os.replace(tmp, dst)
     except av.FFmpegError as e:
-        raise VideoError(f"{src} -> {dst}: {_why(e)} (after {n} frames)") from None
+        raise VideoError(f"{src} -> {dst}: {_why(e)} after {n} of {total or '?'} frames (truncated or damaged input?)") from None
     except OSError as e:
         raise VideoError(f"{dst}: cannot write ({_why(e)})") from None
     finally:
