@@ -52,10 +52,10 @@ class FlowBlender:
     [0, 1]. Keeps only the previous input (grey) and output: memory does not grow with the clip.
     """
 
-    def __init__(self, blend: float = 0.5, max_side: int = 720, cubic: bool = True) -> None:
+    def __init__(self, blend: float = 0.5, max_side: int = 720, cubic: bool = True, keep_detail: bool = True) -> None:
         if not 0.0 <= blend < 1.0:
             raise ValueError(f"blend must be in [0, 1), got {blend}")
-        self.blend, self.cubic = blend, cubic
+        self.blend, self.cubic, self.keep_detail = blend, cubic, keep_detail
         self.flow = FlowEstimator("dis", max_side)
         self._prev: tuple[np.ndarray, np.ndarray] | None = None
 
@@ -65,9 +65,32 @@ class FlowBlender:
             pg, pout = self._prev
             f = self.flow(g, pg)  # (H, W, 2): this frame -> previous frame
             ok = consistent(f, self.flow(pg, g))[..., None]  # (H, W, 1)
-            out = np.where(ok, out + self.blend * (warp(pout, f, self.cubic) - out), out)
+            b = np.where(ok, out + self.blend * (warp(pout, f, self.cubic) - out), out)
+            out = restore_detail(b, out, ok[..., 0], self.blend) if self.keep_detail else b
         self._prev = (g, out)
         return out
+
+
+def restore_detail(b: np.ndarray, y: np.ndarray, ok: np.ndarray, blend: float, sigma: float = 2.0) -> np.ndarray:
+    """Give the blended frame ``b`` back the fine-detail energy of the frame's own output ``y``.
+
+    Averaging two textures that do not line up (the flicker) lowers their contrast: the frames
+    look softer and move away from the painting. Per channel, the high-pass (``x - blur(x)``) of
+    ``b`` is scaled up so its energy over the blended pixels ``ok`` matches ``y``'s, by at most
+    what averaging two independent textures loses (1 / sqrt((1 - blend)^2 + blend^2)). In the
+    model "stable picture + independent texture noise per frame" this keeps the texture's
+    variance and leaves a warping error of (1 - blend) x per-frame's.
+    """
+    from zoo.flow import cv2
+
+    c = cv2()
+    if ok.sum() < 16:
+        return b
+    hb = b - c.GaussianBlur(b, (0, 0), sigma)  # (H, W, 3)
+    hy = y - c.GaussianBlur(y, (0, 0), sigma)
+    k = np.sqrt((hy[ok] ** 2).sum(0) / np.maximum((hb[ok] ** 2).sum(0), 1e-12))  # (3,)
+    k = np.clip(k, 1.0, 1.0 / np.sqrt((1 - blend) ** 2 + blend**2)).astype(np.float32)
+    return np.where(ok[..., None], b + (k - 1) * hb, b)
 
 
 class FrameStylizer:
@@ -78,7 +101,7 @@ class FrameStylizer:
         self.net, self.dtype, self.temporal = net, dtype, temporal
         self.tile, self.strength, self.preserve_color = tile, strength, preserve_color
         self.stats = RunningStats(temporal.momentum) if temporal.shared_stats else None
-        self.blender = FlowBlender(temporal.blend) if temporal.blend > 0 else None
+        self.blender = FlowBlender(temporal.blend, keep_detail=temporal.keep_detail) if temporal.blend > 0 else None
 
     def stylize(self, frame: np.ndarray) -> np.ndarray:
         """One frame, levers 1 only: (H, W, 3) uint8 -> (H, W, 3) float32 in [0, 1]."""

@@ -12,3 +12,4 @@ class Temporal:
     momentum: float = 0.9  # weight of the past in that running average (0 = per frame)
     stats_size: int = 256  # long side of the pass that records each frame's statistics
     blend: float = 0.5  # lever 2: weight of the warped previous output where the flow holds (0 = off)
+    keep_detail: bool = True  # lever 2: give blended pixels back the fine-detail energy averaging took away

@@ -82,8 +82,8 @@ def measure_clip(
     def key(t: Temporal):
         return (t.momentum, t.stats_size) if t.shared_stats else None
 
-    stylizers = {key(t): FrameStylizer(net, dtype, Temporal(t.shared_stats, t.momentum, t.stats_size, 0.0)) for t in settings.values()}
-    blenders = {name: FlowBlender(t.blend) for name, t in settings.items() if t.blend > 0}
+    stylizers = {key(t): FrameStylizer(net, dtype, Temporal(t.shared_stats, t.momentum, t.stats_size, blend=0.0)) for t in settings.values()}
+    blenders = {name: FlowBlender(t.blend, keep_detail=t.keep_detail) for name, t in settings.items() if t.blend > 0}
     werr = WarpingError("dis-fine")
     dists: dict[str, list[float]] = {name: [] for name in settings}
     n = 0
