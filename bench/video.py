@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -75,7 +76,8 @@ def speed(model: str, frames: int) -> None:
             for label, t in (("default levers", Temporal()), ("per-frame", Temporal(shared_stats=False, blend=0.0))):
                 r = apply_media(model, [str(clip)], output=Path(d) / "out.mp4", temporal=t)
                 v = r.videos[0]
-                print(f"{w}x{h} {label:15s} {v.fps:6.2f} frames/s ({v.frames} frames in {v.seconds:.1f} s)", flush=True)
+                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                print(f"{w}x{h} {label:15s} {v.fps:6.2f} frames/s ({v.frames} frames in {v.seconds:.1f} s; peak RSS so far {rss:.0f} MB)", flush=True)
 
 
 def main() -> None:

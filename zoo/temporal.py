@@ -104,14 +104,15 @@ class FrameStylizer:
         self.blender = FlowBlender(temporal.blend, keep_detail=temporal.keep_detail) if temporal.blend > 0 else None
 
     def stylize(self, frame: np.ndarray) -> np.ndarray:
-        """One frame, levers 1 only: (H, W, 3) uint8 -> (H, W, 3) float32 in [0, 1]."""
+        """One frame, lever 1 only: (H, W, 3) uint8 -> (H, W, 3) float32 in [0, 1]."""
         H, W = frame.shape[:2]
         x = torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float().div_(255)  # (1, 3, H, W)
         t = auto_tile(H, W, self.net.width) if self.tile == "auto" else int(self.tile) // 4 * 4
         stats = None
         if self.stats is not None:
             with torch.inference_mode():
-                stats = self.stats.update(record_stats(self.net, x, self.dtype, self.temporal.stats_size))
+                dev = next(self.net.parameters()).device
+                stats = self.stats.update(record_stats(self.net, x.to(dev), self.dtype, self.temporal.stats_size))
         y = stylize_tensor(self.net, x, tile=t, strength=self.strength, preserve_color=self.preserve_color,
                            dtype=self.dtype, stats_size=auto_stats_size(H, W, self.net.width), stats=stats)
         return y[0].permute(1, 2, 0).numpy()  # (H, W, 3) float32
