@@ -3,6 +3,7 @@ bad input (one line, non-zero exit, no file left behind), and fox.mp4 cut short.
 from __future__ import annotations
 
 import os
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -220,3 +221,13 @@ def test_fox_clip_cut_short_levers_reduce_warping_error(tmp_path):
     assert r["frames"] == 8 and r["size"] == [128, 128]
     assert r["input"]["warping_error"] < r["both"]["warping_error"] < 0.7 * r["per-frame"]["warping_error"]
     assert r["both"]["style_distance"] < 1.3 * r["per-frame"]["style_distance"]
+
+
+def test_photos_work_without_the_video_extra_and_videos_say_how_to_get_it(tmp_path, monkeypatch):
+    src = write_clip(tmp_path / "c.mp4", panned_frames(2))
+    monkeypatch.setitem(sys.modules, "av", None)  # import av -> ImportError, as without the extra
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    r = runner.invoke(app, ["apply", "starry", str(PHOTOS / "tubingen.jpg"), "-o", str(tmp_path / "p.jpg"), "--size", "48", "-q"])
+    assert r.exit_code == 0 and (tmp_path / "p.jpg").is_file(), r.output
+    r = runner.invoke(app, ["apply", "starry", str(src), "-o", str(tmp_path / "v.mp4"), "-q"])
+    assert r.exit_code == 1 and "pip install 'style-zoo[video]'" in r.output and not (tmp_path / "v.mp4").exists()
