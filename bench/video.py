@@ -88,7 +88,12 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256, help="long side for the table, px; 0 = the clip's own size")
     ap.add_argument("--frames", type=int, default=90, help="frames per clip; 0 = all (table)")
     ap.add_argument("--every", type=int, default=10, help="style distance on every Nth frame (table)")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default); on a busy shared CPU 1 beats 2")
     a = ap.parse_args()
+    if a.threads:
+        import torch
+
+        torch.set_num_threads(a.threads)
     if a.what == "table":
         table(a.models.split(","), a.size or None, a.frames or None, a.every)
     else:
