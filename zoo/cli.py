@@ -133,20 +133,29 @@ ZooOpt = Annotated[Optional[str], typer.Option("--zoo", help="Zoo folder or fssp
 @app.command()
 def publish(
     run: Annotated[Path, typer.Argument(help="Training run folder (with checkpoints/last.ckpt) or a .ckpt file.")],
-    name: Annotated[str, typer.Option("--name", "-n", help="Model name: a-z, 0-9, '_' and '-'.")],
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Model name: a-z, 0-9, '_' and '-'.")] = None,
     zoo: ZooOpt = None,
     dtype: Annotated[str, typer.Option(help="Weight dtype on disk: fp16 or fp32.")] = "fp16",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
     card_dir: Annotated[Optional[Path], typer.Option(help="Also write the card as CARD_DIR/NAME.md (+ NAME.jpg sample), e.g. model_cards.")] = None,
     sample: Annotated[Optional[Path], typer.Option(help="Photo stylised for the card's sample; else a Kodak photo from ../shared/assets, if present.")] = None,
     no_sample: Annotated[bool, typer.Option("--no-sample", help="Publish without a sample image.")] = False,
+    style: Annotated[Optional[str], typer.Option("--style", "-s", help="For a run of several styles: the one to publish.")] = None,
+    all_styles: Annotated[bool, typer.Option("--all-styles", help="For a run of several styles: publish each under its own name.")] = False,
 ) -> None:
     """Publish a trained network as the next version NAME@N: safetensors weights, config, model card."""
-    from zoo.publish import DEFAULT_SAMPLE, publish as run_publish
+    from zoo.publish import DEFAULT_SAMPLE, publish as run_publish, publish_all
 
+    if all_styles == bool(name):
+        fail("give --name NAME (with --style for a run of several styles), or --all-styles", 2)
+    kw = dict(zoo=zoo, dtype=dtype, dry_run=dry_run, card_dir=card_dir, sample=None if no_sample else (sample or DEFAULT_SAMPLE))
     with errors_as_exit():
-        r = run_publish(run, name, zoo=zoo, dtype=dtype, dry_run=dry_run, card_dir=card_dir,
-                        sample=None if no_sample else (sample or DEFAULT_SAMPLE))
+        results = publish_all(run, **kw) if all_styles else [run_publish(run, name, style=style, **kw)]
+    for r in results:
+        _publish_line(r)
+
+
+def _publish_line(r: dict) -> None:
     if r["dry_run"]:
         typer.echo(f"dry run: would publish {r['ref']} to {r['zoo']} ({r['bytes'] / 1e6:.2f} MB, sha256 {r['sha256'][:12]})")
     else:
@@ -206,7 +215,7 @@ def show(
 
 @app.command()
 def apply(
-    ref: Annotated[str, typer.Argument(help="Model: NAME or NAME@VERSION (see zoo list).")],
+    ref: Annotated[str, typer.Argument(help="Model: NAME or NAME@VERSION (see zoo list); a blend of styles trained together: starry+wave or starry:0.7+wave:0.3.")],
     inputs: Annotated[list[str], typer.Argument(help="Photos, folders or globs.")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (one input only); else INPUT_MODEL.jpg beside each input.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out-dir", help="Folder for the outputs (same file names).")] = None,
