@@ -125,3 +125,12 @@ def test_cached_dataset_trains_without_network_and_without_retries(cached_datase
     assert r.returncode == 0, r.stderr[-2000:]
     assert "batch (2, 3, 32, 32) (1, 3, 32, 32)" in r.stdout
     assert "Retrying" not in r.stderr
+
+
+@pytest.mark.parametrize("name", ["COCO2014-Images", "TinyPhotos", "ImageNet1K", "HTTPServer_v2", "coco"])
+def test_cache_names_follow_datasets_own_rule(name):
+    from datasets.naming import camelcase_to_snakecase
+
+    from train.hf_offline import _snake
+
+    assert _snake(name) == camelcase_to_snakecase(name)
