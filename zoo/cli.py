@@ -293,14 +293,13 @@ def train(
     if resume is None and (style is None) == (style_image is None):
         fail("give exactly one of --style NAME or --style-image PATH (or --resume RUN_DIR)", 2)
     with errors_as_exit():
-        quiet_lightning()
         summary = run_train(
             dict(style=style, style_image=None if style_image is None else str(style_image), data=data, image_size=image_size, style_size=style_size,
                  batch_size=batch_size, max_steps=steps, max_time=max_time, content_weight=content_weight,
                  style_weight=style_weight, tv_weight=tv_weight, lr=lr, width=width, devices=devices, num_nodes=num_nodes,
                  strategy=strategy, accelerator=accelerator, precision=precision, channels_last=channels_last, compile=compile,
                  streaming=streaming, seed=seed, out=None if out is None else str(out), run_id=run_id),
-            preset=preset, resume=resume, progress=not quiet,
+            preset=preset, resume=resume, progress=not quiet, before_fit=quiet_lightning,
         )
     if summary.get("rank", 0) == 0:
         t = summary["final_loss"]
@@ -346,6 +345,11 @@ def export(
     with errors_as_exit():
         r = run_export(ref, format, output, zoo=zoo)
     typer.echo(f"exported {r['ref']} to {r['path']} ({r['bytes'] / 1e6:.2f} MB); verified, max |diff| {r['max_abs_diff']:.1e}")
+
+
+from zoo.cli_styles import styles as _styles  # noqa: E402
+
+app.command("styles")(_styles)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from lit_modules.errors import ConfigError
 from train.config import TrainConfig, build_config, load_run_config, resolve_weights
@@ -48,8 +49,13 @@ def style_inputs(cfg: TrainConfig):
     return [m for m, _, _ in per], [i for _, i, _ in per], recommended
 
 
-def run_train(overrides: dict, preset: str | None = None, resume: str | Path | None = None, progress: bool = True) -> dict:
-    """Train a new run (preset + overrides) or continue ``resume`` (its config.yaml + overrides)."""
+def run_train(overrides: dict, preset: str | None = None, resume: str | Path | None = None, progress: bool = True,
+              before_fit: Callable[[], None] | None = None) -> dict:
+    """Train a new run (preset + overrides) or continue ``resume`` (its config.yaml + overrides).
+
+    ``before_fit`` runs once data, style and config are checked, before Lightning is imported
+    (slow): bad arguments fail in about a second, and the CLI quiets Lightning's logging there.
+    """
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if resume is not None:
         run_dir = Path(resume).expanduser()
@@ -65,11 +71,17 @@ def run_train(overrides: dict, preset: str | None = None, resume: str | Path | N
             preset = "default" if torch.cuda.is_available() else "quick"
         cfg = build_config(preset, **overrides)
     cfg.check()
+    if cfg.data.startswith("hf:") and cfg.data[3:].strip():
+        from train.hf_offline import check_hf_dataset
+
+        check_hf_dataset(cfg.data[3:].strip())  # offline and not cached: fail before the slow imports
     from train.data import check_source
 
     check_source(cfg.data)  # the user's own --data first: its error is the likeliest
     meta, image, recommended = style_inputs(cfg)
     cfg = resolve_weights(cfg, recommended)
+    if before_fit is not None:
+        before_fit()
     from train.trainer import fit  # lightning import: only once arguments are valid
 
     return fit(cfg, meta, image, resume=resume is not None, progress=progress)
