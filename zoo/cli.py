@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from lit_modules.errors import StyleZooError
+from zoo import EVAL_SIZE
 
 app = typer.Typer(
     name="zoo",
@@ -313,7 +314,7 @@ def evaluate(
     ref: Annotated[str, typer.Argument(help="Model: NAME or NAME@VERSION.")],
     data: Annotated[Optional[Path], typer.Option(help="Folder of photos; else ../shared/assets/photos-1k/val.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Use the first N photos (sorted by name).")] = 8,
-    size: Annotated[int, typer.Option(min=32, help="Long side of the photos, px.")] = 256,
+    size: Annotated[int, typer.Option(min=32, help="Long side of the photos and the painting, px.")] = EVAL_SIZE,
     style_image: Annotated[Optional[Path], typer.Option(help="Painting to compare with; else the model's named style.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     no_save: Annotated[bool, typer.Option("--no-save", help="Print only; do not write the metrics into the zoo and card.")] = False,
@@ -328,7 +329,8 @@ def evaluate(
                          device=resolve_device(device), save=not no_save, card_dir=card_dir)
     m = r["metrics"]
     typer.echo(f"{r['ref']} on {m['images']} photos at {m['size']} px: style distance {m['style_distance']:.4g}, "
-               f"content distance {m['content_distance']:.4g}, SSIM {m['ssim']:.3f}, "
+               f"content distance {m['content_distance']:.4g}, SSIM {m['ssim']:.3f}, layout SSIM {m['layout_ssim']:.3f}, "
+               f"black (worst photo) {100 * m['black_max']:.3f} %, "
                f"{m['speed']['ms_per_mp']:.0f} ms/MP ({m['speed']['device']})" + ("" if no_save else "; saved"))
 
 
