@@ -172,7 +172,8 @@ class FastStyle(L.LightningModule):
             exp.add_image("preview", make_grid(grid.cpu(), nrow=len(self.preview), padding=2), global_step=step)
 
     def configure_optimizers(self):
-        opt = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+        # fused: one kernel for all ~60 tensors instead of ~10 small ops each (CPU and CUDA alike)
+        opt = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr, fused=True)
         sched = self.hparams.lr_schedule
         if sched == "none":
             return opt
