@@ -147,7 +147,7 @@ def publish(
     """Publish a trained network as the next version NAME@N: safetensors weights, config, model card."""
     from zoo.publish import DEFAULT_SAMPLE, publish as run_publish, publish_all
 
-    if all_styles == bool(name):
+    if all_styles == (name is not None):
         fail("give --name NAME (with --style for a run of several styles), or --all-styles", 2)
     kw = dict(zoo=zoo, dtype=dtype, dry_run=dry_run, card_dir=card_dir, sample=None if no_sample else (sample or DEFAULT_SAMPLE))
     with errors_as_exit():
