@@ -339,8 +339,13 @@ def export(
     typer.echo(f"exported {r['ref']} to {r['path']} ({r['bytes'] / 1e6:.2f} MB); verified, max |diff| {r['max_abs_diff']:.1e}")
 
 
+from zoo import cli_share  # noqa: E402,F401  (push, pull and serve register themselves on app)
+
+
 def main() -> None:
-    app()
+    from zoo.cli import app as full_app  # under `python -m zoo.cli` this module runs twice: use the registered copy
+
+    full_app()
 
 
 if __name__ == "__main__":
