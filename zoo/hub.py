@@ -310,7 +310,12 @@ def pull(source: str, name: str | None = None, zoo: str | None = None) -> dict:
     else:
         files = _download_fsspec(t)
     meta, record = verify_folder(files, t.label)
-    name = validate_name(name or str(meta.get("name") or ""))
+    if name is None:
+        try:
+            name = validate_name(str(meta.get("name") or ""))
+        except ZooError:
+            raise HubError(f"{t.label} names its model {meta.get('name')!r}, not a valid zoo name; pass --name NAME") from None
+    validate_name(name)
     origin = {"source": t.label, "revision": t.revision or "main", "ref": f"{meta.get('name')}@{meta.get('version')}",
               "sha256": meta["sha256"]}
     if commit:
