@@ -115,6 +115,20 @@ def test_upload_over_the_byte_limit_is_413(tmp_path, monkeypatch):
     with TestClient(serve_app.create_app(max_upload_bytes=10_000)) as c:
         r = post(c, jpeg((400, 300)))
         assert r.status_code == 413 and "too large" in r.json()["detail"]
+        # A chunked upload (no Content-Length) is cut off once it passes the limit.
+        boundary = "zooboundary"
+        head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nstarry\r\n"
+                f"--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"p.jpg\"\r\n"
+                "Content-Type: image/jpeg\r\n\r\n").encode()
+
+        def chunks():
+            yield head
+            for _ in range(100):
+                yield b"\xff" * 4096
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        r = c.post("/api/apply", content=chunks(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert r.status_code == 413 and "too large" in r.json()["detail"], r.text
 
 
 def test_sample_route_reaches_only_indexed_files(client):

@@ -2,6 +2,7 @@
 `zoo serve` page and sees the stylised image appear (then picks another model and sees it change)."""
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 
@@ -56,7 +57,9 @@ def test_upload_a_photo_and_see_it_stylised(browser, tmp_path, monkeypatch):
 
         page.set_input_files("#photo", str(photo))  # the same path a drop or the file picker takes
         page.wait_for_function("() => { const i = document.getElementById('result');"
-                               " return !i.hidden && i.complete && i.naturalWidth > 0; }", timeout=60_000)
+                               " return (!i.hidden && i.complete && i.naturalWidth > 0) || document.querySelector('#status.error'); }",
+                               timeout=60_000)
+        assert page.locator("#status.error").count() == 0, page.locator("#status").inner_text()
         assert page.locator("#preview").is_visible()
         size = page.evaluate("() => [document.getElementById('result').naturalWidth, document.getElementById('result').naturalHeight]")
         assert size == [240, 160]  # 240 px is under the default size: not upscaled
@@ -77,6 +80,16 @@ def test_upload_a_photo_and_see_it_stylised(browser, tmp_path, monkeypatch):
         # Another model: the result is replaced by that model's.
         page.locator(".model[data-ref='wave@1']").click()
         page.wait_for_function("() => document.getElementById('result').dataset.model === 'wave@1'", timeout=60_000)
+
+        # Drag and drop another photo onto the drop zone: it is stylised in turn.
+        Image.open(PHOTOS / "golden_gate.jpg").convert("RGB").resize((120, 90)).save(tmp_path / "gate.jpg", quality=92)
+        page.evaluate("""async (b64) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)), dt = new DataTransfer();
+            dt.items.add(new File([bytes], 'gate.jpg', { type: 'image/jpeg' }));
+            document.getElementById('drop').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+        }""", base64.b64encode((tmp_path / "gate.jpg").read_bytes()).decode())
+        page.wait_for_function("() => document.getElementById('download').download.startsWith('gate_')"
+                               " && document.getElementById('result').naturalWidth === 120", timeout=60_000)
         assert not errors, errors
         assert all(r.startswith(url) or r.startswith("blob:") or r.startswith("data:") for r in requests), requests  # nothing external
         page.close()

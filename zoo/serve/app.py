@@ -60,6 +60,34 @@ def one_line(e: Exception) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
+class BodyLimit:
+    """ASGI middleware: a POST body over ``limit`` bytes gets 413, by its Content-Length before it is
+    read, or (chunked uploads) as soon as the bytes received pass the limit."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            response = JSONResponse({"detail": f"upload too large: {int(length) / 1e6:.1f} MB (limit {self.limit / 1e6:.0f} MB)"},
+                                    status_code=413)
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:  # raised inside the route's body parsing: FastAPI answers 413 {"detail"}
+                raise HTTPException(413, f"upload too large (limit {self.limit / 1e6:.0f} MB)")
+            return message
+
+        return await self.app(scope, limited, send)
+
+
 class ModelCache:
     """Verified, loaded networks keyed by (zoo, name, version, sha256); at most ``size``, LRU."""
 
@@ -138,14 +166,7 @@ def create_app(zoo: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
         where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
         return JSONResponse({"detail": f"{where or 'request'}: {e.get('msg', 'invalid')}"}, status_code=422)
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        # Refuse oversized uploads from their declared length, before the body is read.
-        length = request.headers.get("content-length")
-        if request.method == "POST" and length and length.isdigit() and int(length) > max_upload_bytes + 65536:
-            return JSONResponse({"detail": f"upload too large: {int(length) / 1e6:.1f} MB (limit {max_upload_bytes / 1e6:.0f} MB)"},
-                                status_code=413)
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=max_upload_bytes + 65536)  # + room for the multipart framing
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index() -> HTMLResponse:
