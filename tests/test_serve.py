@@ -225,8 +225,11 @@ def test_gatys_run_streams_progress_then_result(client):
         for line in stream.iter_lines():
             if line.startswith("data: "):
                 events.append(json.loads(line[6:]))
-    kinds = [e["event"] for e in events]
+    kinds = [e["event"] for e in events if e["event"] != "tick"]
     assert kinds[0] == "start" and "stage" in kinds and kinds[-1] == "done", events
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == list(range(1, steps[0]["steps"] + 1)) and steps[-1]["loss"] > 0  # every iteration
+    assert any(e["event"] == "tick" and e["elapsed"] >= 1 for e in events)  # live elapsed time while it runs
     img = client.get(events[-1]["result"])
     assert img.status_code == 200 and Image.open(io.BytesIO(img.content)).size == (64, 48)
     assert client.get("/api/gatys/" + "0" * 32 + "/result").status_code == 404

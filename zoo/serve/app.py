@@ -6,7 +6,7 @@
     POST /api/apply                 multipart photo + model, strength, preserve_color, size -> JPEG/PNG
     GET  /api/styles                named paintings for the optional Gatys run
     POST /api/gatys                 multipart photo + style, size, steps -> {"job": id}
-    GET  /api/gatys/{job}/events    server-sent events: stage i/n, then done (or error)
+    GET  /api/gatys/{job}/events    server-sent events: start, stage i/n, step k/n, tick, done | error
     GET  /api/gatys/{job}/result    the Gatys result (JPEG)
 
 No path from a request reaches the file system: model refs must match ``NAME[@N]`` and are looked

@@ -2,7 +2,7 @@
 progress as server-sent events.
 
 The job's worker is ``python -m zoo.serve.gatys IN OUT --style NAME --size N --steps K``: it runs
-``zoo.stylize.run_stylize`` and prints one JSON line per event (``stage``, then ``done`` or ``error``).
+``zoo.stylize.run_stylize`` and prints one JSON line per event (``start``, ``stage``, ``step``, then ``finished`` or ``error``).
 The server keeps jobs in memory (at most ``MAX_JOBS``, one running at a time), in a temporary
 folder it names itself; the request gives only the photo's bytes and the style's name.
 """
@@ -153,15 +153,18 @@ def add_routes(app, max_upload_bytes: int) -> None:
         job = find(job_id)
 
         async def stream():
-            sent, deadline = 0, time.time() + JOB_TIMEOUT_S + 30
+            sent, deadline, last_tick = 0, time.time() + JOB_TIMEOUT_S + 30, 0.0
             while time.time() < deadline:  # bounded: the worker is killed at JOB_TIMEOUT_S
                 while sent < len(job.events):
                     yield f"data: {json.dumps(job.events[sent])}\n\n"
                     sent += 1
                 if job.state != "running" and sent >= len(job.events):
                     return
-                yield f": {time.time() - job.started:.0f}s\n\n"  # comment line: keeps proxies from closing it
-                await asyncio.sleep(0.5)
+                now = time.time()
+                if now - last_tick >= 1.0:  # elapsed time for the page (and keeps proxies from closing the stream)
+                    yield f"data: {json.dumps({'event': 'tick', 'elapsed': round(now - job.started)})}\n\n"
+                    last_tick = now
+                await asyncio.sleep(0.25)
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
@@ -199,7 +202,8 @@ def _worker(argv: list[str]) -> int:
         emit(event="start", style=a.style, size=a.size)
         report = run_stylize(content=photo, output=Path(a.output), style=a.style,
                              overrides=dict(size=a.size, steps=a.steps), device="cpu", progress=False,
-                             on_stage=lambda i, n, h, w: emit(event="stage", stage=i, stages=n, height=h, width=w))
+                             on_stage=lambda i, n, h, w: emit(event="stage", stage=i, stages=n, height=h, width=w),
+                             on_step=lambda k, n, terms: emit(event="step", step=k, steps=n, loss=round(float(terms.get("total", 0)), 4)))
         emit(event="finished", seconds=round(report.get("seconds", 0), 1))
         return 0
     except StyleZooError as e:
