@@ -41,10 +41,13 @@ def main() -> None:
     photo = buf.getvalue()
     form = {"model": a.model, "size": str(a.size)}
 
+    infer: list[float] = []
+
     def post(h: httpx.Client) -> float:
         t0 = time.perf_counter()
         r = h.post("/api/apply", files={"image": ("p.jpg", photo, "image/jpeg")}, data=form)
         r.raise_for_status()
+        infer.append(float(r.headers["X-Inference-Ms"]))
         return (time.perf_counter() - t0) * 1000
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -61,10 +64,11 @@ def main() -> None:
                 t.join()
             both = (time.perf_counter() - t0) * 1000
     mp = img.width * img.height / 1e6
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"POST /api/apply {a.model}, {img.width}x{img.height} ({mp:.2f} MP), torch threads {__import__('torch').get_num_threads()}")
     print(f"  first request (loads the model): {first:.0f} ms")
     print(f"  warm: median {statistics.median(warm):.0f} ms, min {min(warm):.0f} ms over {len(warm)}  "
-          f"({statistics.median(warm) / mp:.0f} ms/MP end to end)")
+          f"({statistics.median(warm) / mp:.0f} ms/MP end to end; the network alone: median {statistics.median(infer[1:1 + len(warm)]):.0f} ms)")
     print(f"  two at once: both done in {both:.0f} ms (each {', '.join(f'{p:.0f}' for p in sorted(pair))} ms; inference is serialised)")
 
 
