@@ -56,6 +56,7 @@ def test_push_writes_a_hub_shaped_folder_with_a_real_model_card(pushed):
     assert conf["style_zoo"]["sha256"] == hashlib.sha256(weights).hexdigest()
     assert conf["style_zoo"]["name"] == "starry" and conf["style_zoo"]["version"] == 1
     assert conf["record"]["config"]["width"] == 0.5 and "file" not in conf["record"]  # everything apply needs, no zoo paths
+    assert "/work/" not in (pushed / "config.json").read_text()  # nor the publisher's local paths
 
     card = ModelCard.load(pushed / "README.md")  # huggingface_hub's own parser
     d = card.data.to_dict()

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo import cards
-from zoo.index import IntegrityError, ZooError, Zoo, ZooStack, check_safetensors_bytes, validate_name
+from zoo.index import IntegrityError, Zoo, ZooError, ZooStack, _safe_rel, check_safetensors_bytes, validate_name
 
 FORMAT = 1
 LIBRARY = "style-zoo"
@@ -117,12 +117,14 @@ def build_folder(entry) -> dict[str, bytes]:
     """The Hub-shaped folder of a zoo version, as {file name: bytes} (weights verified on read)."""
     weights = entry.read_weights()
     info = dict(entry.info)
-    record = {k: v for k, v in info.items() if k not in LOCAL_FIELDS}
+    record = {k: v for k, v in info.items() if k not in LOCAL_FIELDS + ("source",)}  # source: a local checkpoint path
+    if isinstance(record.get("training"), dict):  # nor the publisher's run folders
+        record["training"] = {k: v for k, v in record["training"].items() if k not in ("checkpoint", "run_dir")}
     files = {WEIGHTS: weights}
     sample = None
     if info.get("sample"):
         try:
-            files[SAMPLE] = entry.zoo.read_bytes(info["sample"])
+            files[SAMPLE] = entry.zoo.read_bytes(_safe_rel(info["sample"]))
             sample = SAMPLE
         except FileNotFoundError:
             pass
