@@ -98,7 +98,7 @@ class ModelCache:
         self.loads = 0  # how many times a model file was read (tests check the cache works)
 
     def get(self, ref: str):
-        from zoo.apply import net_from_bytes
+        from zoo.apply import load_model
 
         entry = ZooStack(self.zoo).resolve(ref)
         key = (entry.zoo.url, entry.name, entry.version, entry.info.get("sha256"))
@@ -106,7 +106,7 @@ class ModelCache:
             if key in self.nets:
                 self.nets.move_to_end(key)
                 return self.nets[key], entry
-            net = net_from_bytes(entry.read_weights(), entry.config)
+            net, entry, _ = load_model(entry.ref, self.zoo, "cpu", "fp32")  # zoo apply's own loader (verifies sha256)
             self.loads += 1
             self.nets[key] = net
             while len(self.nets) > self.size:
