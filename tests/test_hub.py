@@ -266,3 +266,38 @@ def test_push_cli_errors_are_one_line(user_zoo, tmp_path):
         lines = err_lines(res)
         assert res.exit_code == 1 and len(lines) == 1 and words in lines[0], (args, lines)
     assert not (tmp_path / "r").exists()
+
+
+def test_a_family_of_styles_still_blends_after_push_and_pull(tmp_path, monkeypatch):
+    """Two styles of one conditional network (shared convolutions, a `family` in their config) pushed
+    and pulled separately: the pulled pair blends, in `zoo apply`'s loader and in `zoo serve`'s API."""
+    from fastapi.testclient import TestClient
+    from safetensors.torch import load as st_load, save as st_save
+
+    from lit_modules.transformer_net import norm_keys
+    from zoo.index import BUILTIN_DIR, Zoo
+    from zoo.serve.app import create_app
+
+    base = Zoo(BUILTIN_DIR, readonly=True).find("starry")
+    state = st_load(base.read_weights())
+    other = {k: (v * 0.5 + 0.1 if k in norm_keys(state) else v) for k, v in state.items()}  # another style's norms
+    src = Zoo(tmp_path / "src")
+    for i, (name, st) in enumerate((("fa", state), ("fb", other))):
+        family = {"styles": ["fa", "fb"], "index": i, "shared_sha256": "5" * 64}
+        src.add(name, st_save(st), {"config": {**base.config, "family": family}, "style": base.info["style"]})
+        push(name, f"file://{tmp_path}/repo-{name}", zoo=src.url)
+    dest = tmp_path / "dest"
+    for name in ("fa", "fb"):
+        pull(f"file://{tmp_path}/repo-{name}@v1", zoo=str(dest))
+    net, blend_entry, _ = load_model("fa:0.5+fb:0.5", str(dest), "cpu", "fp32")
+    assert blend_entry.ref == "fa@1:0.5+fb@1:0.5"
+    monkeypatch.setenv("STYLE_ZOO_HOME", str(dest))
+    photo = (PHOTOS / "tubingen.jpg").read_bytes()
+    with TestClient(create_app()) as c:
+        out = {}
+        for model in ("fa", "fb", "fa:0.5+fb:0.5"):
+            r = c.post("/api/apply", files={"image": ("p.jpg", photo)}, data={"model": model, "size": "64"})
+            assert r.status_code == 200, r.text
+            out[model] = r
+        assert out["fa:0.5+fb:0.5"].headers["x-model"] == "fa@1:0.5+fb@1:0.5"
+        assert len({r.content for r in out.values()}) == 3

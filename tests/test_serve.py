@@ -82,6 +82,7 @@ def test_apply_stylises_and_models_load_once(client):
     ("unknown", 404, "no model 'nosuch'"),
     ("path", 404, "invalid model name"),
     ("version", 404, "starry has no version 9"),
+    ("blend", 400, "cannot blend"),
     ("strength", 422, "strength"),
     ("size", 422, "size"),
     ("pixels", 413, "too large"),
@@ -98,6 +99,8 @@ def test_bad_requests_get_a_clear_4xx(client, monkeypatch, case, status, words):
         r = post(client, photo, model="../../etc/passwd")
     elif case == "version":
         r = post(client, photo, model="starry@9")
+    elif case == "blend":
+        r = post(client, photo, model="starry:0.5+wave:0.5")  # separate networks: not a family
     elif case == "strength":
         r = post(client, photo, strength=1.5)
     elif case == "size":

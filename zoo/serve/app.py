@@ -89,7 +89,8 @@ class BodyLimit:
 
 
 class ModelCache:
-    """Verified, loaded networks keyed by (zoo, name, version, sha256); at most ``size``, LRU."""
+    """Verified, loaded networks (and their Entry or Blend) keyed by the resolved (zoo, name, version,
+    sha256, weight) of each part, so a new version is loaded when it appears; at most ``size``, LRU."""
 
     def __init__(self, zoo: str | None, size: int = CACHE_MODELS) -> None:
         self.zoo, self.size = zoo, size
@@ -98,17 +99,21 @@ class ModelCache:
         self.loads = 0  # how many times a model file was read (tests check the cache works)
 
     def get(self, ref: str):
-        from zoo.apply import load_model
+        """``name[@N]`` or a blend of styles trained together (``a:0.7+b:0.3``) -> (net, Entry or Blend)."""
+        from zoo.apply import load_model, parse_blend
 
-        entry = ZooStack(self.zoo).resolve(ref)
-        key = (entry.zoo.url, entry.name, entry.version, entry.info.get("sha256"))
+        stack = ZooStack(self.zoo)
+        parts = parse_blend(ref) if ("+" in ref or ":" in ref) else [(ref, 1.0)]
+        entries = [stack.resolve(name) for name, _ in parts]  # unknown names: 404 before any loading
+        key = tuple((e.zoo.url, e.name, e.version, e.info.get("sha256"), w) for e, (_, w) in zip(entries, parts))
+        pinned = entries[0].ref if len(parts) == 1 else "+".join(f"{e.ref}:{w:g}" for e, (_, w) in zip(entries, parts))
         with self.lock:
             if key in self.nets:
                 self.nets.move_to_end(key)
-                return self.nets[key], entry
-            net, entry, _ = load_model(entry.ref, self.zoo, "cpu", "fp32")  # zoo apply's own loader (verifies sha256)
+                return self.nets[key]
+            net, entry, _ = load_model(pinned, self.zoo, "cpu", "fp32")  # zoo apply's own loader (sha256-verified)
             self.loads += 1
-            self.nets[key] = net
+            self.nets[key] = (net, entry)
             while len(self.nets) > self.size:
                 self.nets.popitem(last=False)
             return net, entry
@@ -201,7 +206,8 @@ def create_app(zoo: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
                          415: {"description": "not an image"}, 422: {"description": "bad parameter"}})
     async def apply(
         image: UploadFile = File(..., description="The photo (JPEG, PNG, WebP, ...)."),
-        model: str = Form(..., description="NAME or NAME@VERSION, as listed by /api/models."),
+        model: str = Form(..., description="NAME or NAME@VERSION as listed by /api/models, or a blend of styles trained "
+                                           "together: a+b, a:0.7+b:0.3."),
         strength: float = Form(1.0, ge=0.0, le=1.0, description="0 = the photo, 1 = fully stylised."),
         preserve_color: bool = Form(False, description="Keep the photo's colours (transfer luminance only)."),
         size: int = Form(DEFAULT_SIDE, ge=64, le=MAX_SIDE, description="Long side of the result, px (never upscaled)."),
