@@ -74,6 +74,7 @@ def front_matter(name: str, info: dict) -> dict:
         "wall_time_s": train.get("wall_seconds"),
         "metrics": info.get("metrics") or {},
         "speed": (info.get("metrics") or {}).get("speed", {}),
+        **({"origin": info["origin"]} if info.get("origin") else {}),
     }
 
 
@@ -95,6 +96,10 @@ def render(name: str, info: dict, sample_file: str | None = None) -> str:
         f"*{style.get('title', '?')}*. Apply it with `zoo apply {fm['ref']} photo.jpg -o out.jpg`.",
         "",
     ]
+    if fm.get("origin"):
+        o = fm["origin"]
+        lines += [f"Pulled from `{o.get('source')}` (revision {o.get('revision')}"
+                  + (f", commit {str(o['commit'])[:12]}" if o.get("commit") else "") + f"), where it was {o.get('ref')}.", ""]
     if sample_file:
         lines += [f"![sample: a Kodak test photo stylised by {fm['ref']}]({sample_file})", ""]
     lines += [

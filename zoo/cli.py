@@ -352,10 +352,13 @@ def export(
 from zoo.cli_styles import styles as _styles  # noqa: E402
 
 app.command("styles")(_styles)
+from zoo import cli_share  # noqa: E402,F401  (push, pull and serve register themselves on app)
 
 
 def main() -> None:
-    app()
+    from zoo.cli import app as full_app  # under `python -m zoo.cli` this module runs twice: use the registered copy
+
+    full_app()
 
 
 if __name__ == "__main__":
