@@ -1,11 +1,15 @@
-"""Quality yardstick: our built-in models against Engstrom's published networks. Not a test.
+"""Quality yardstick: our built-in models against Engstrom's published networks (wave, udnie, scream,
+shipwreck) and against Gatys optimisation (starry, composition_vii: no reference network). Not a test.
 
-    python bench/quality.py                     # wave, udnie, scream on photos-1k/val
-    python bench/quality.py --limit 64 --size 384
+    python bench/quality.py                              # every built-in style, held-out photos, 512 px
+    python bench/quality.py --styles wave,udnie --gatys  # also `zoo stylize` on every photo (slow)
+    python bench/quality.py --save-grid out/quality      # photo | ours | reference PNGs to look at
 
-For each style it stylises the same photos with ours and with the reference and prints style
-distance (to the painting) and content distance (to the photo), both measured by `zoo evaluate`'s
-metrics (``zoo.evaluate.metrics_for``), plus SSIM and forward ms/MP. Lower distances are better.
+Photos: ``../shared/assets/photos`` (demo photos none of the models trained on; the 27 MP one is
+left out), or ``--data DIR``. For each style it stylises the same photos, at the size people apply
+at (512 px), and prints `zoo evaluate`'s metrics (``zoo.evaluate.metrics_for``): style distance
+to the painting (at the same size), content distance to the photo, layout SSIM (is the subject
+still there?), the worst photo's black-clipped share, and forward ms/MP. Lower distances are better.
 
 The reference format (``../shared/assets/reference/engstrom/<style>/``): ``manifest.json`` plus
 raw little-endian float32 tensors ``Variable``, ``Variable_1``, ... in creation order: each conv
@@ -25,10 +29,12 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from zoo import EVAL_SIZE  # noqa: E402
 from zoo.evaluate import metrics_for, photo_set, speed_ms_per_mp  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
-STYLE_FILES = {"wave": "wave.jpg", "udnie": "udnie.jpg", "scream": "the_scream.jpg"}
+REFERENCES = {"wave": "wave", "udnie": "udnie", "scream": "scream", "shipwreck": "wreck"}  # our style -> engstrom/<dir>
+BUILTIN_STYLES = ("starry", "wave", "scream", "udnie", "composition_vii", "shipwreck")
 
 
 def load_variables(folder: Path) -> list[torch.Tensor]:
@@ -90,37 +96,72 @@ class EngstromNet(torch.nn.Module):
         return (y[..., :h, :w] / 255).clamp(0, 1)
 
 
+def held_out_photos(data: str | None, limit: int) -> list[Path]:
+    if data:
+        return photo_set(data, limit)
+    photos = [p for p in photo_set(ASSETS / "photos", 100) if not p.name.startswith("figures_")]
+    return photos[:limit]
+
+
+def gatys_fn(style: str, style_path: Path, size: int):
+    """`zoo stylize --style STYLE`'s optimisation (its defaults), as a photo -> image callable."""
+    from lit_modules.gatys import stylize
+    from zoo.images import load_image
+    from zoo.stylize import build_config
+
+    cfg = build_config(style, {"size": size})
+    painting = load_image(style_path)
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        out, _ = stylize(x, [painting], cfg, progress=False)
+        return out
+
+    return fn
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--styles", default="wave,udnie,scream")
-    ap.add_argument("--data", default=str(ASSETS / "photos-1k" / "val"))
-    ap.add_argument("--limit", type=int, default=16, help="photos from --data (sorted by name)")
-    ap.add_argument("--size", type=int, default=256, help="photo long side, px")
-    ap.add_argument("--style-size", type=int, default=256, help="painting long side for the Gram targets, px (same for both)")
+    ap.add_argument("--styles", default=",".join(BUILTIN_STYLES))
+    ap.add_argument("--data", default=None, help="photo folder (default: ../shared/assets/photos, held out of training)")
+    ap.add_argument("--limit", type=int, default=6, help="photos from --data (sorted by name)")
+    ap.add_argument("--size", type=int, default=EVAL_SIZE, help="photo long side, px (the painting too)")
     ap.add_argument("--zoo", default=None, help="zoo holding our models (default: yours + built-in)")
+    ap.add_argument("--versions", default="", help="compare these refs too, e.g. wave@1,udnie@1")
+    ap.add_argument("--gatys", action="store_true", help="also run zoo stylize's optimisation (minutes per photo)")
     ap.add_argument("--save-grid", default=None, help="folder to write side-by-side PNGs (photo | ours | reference)")
     args = ap.parse_args()
 
+    from zoo import styles
     from zoo.apply import load_model
     from zoo.images import load_image, save_image
 
-    photos = photo_set(args.data, args.limit)
-    print(f"# {len(photos)} photos from {args.data} at {args.size} px; painting at {args.style_size} px; lower distance = better")
-    print(f"{'style':8} {'model':10} {'style_dist':>10} {'content_dist':>12} {'ssim':>6} {'ms/MP':>8}")
+    photos = held_out_photos(args.data, args.limit)
+    print(f"# {len(photos)} held-out photos ({', '.join(p.stem for p in photos)}) at {args.size} px; painting at "
+          f"{args.size} px; lower distance = better; black = worst photo's share of non-dark pixels clipped to black")
+    print(f"{'style':16} {'model':18} {'style_d':>8} {'content_d':>9} {'layout':>6} {'black%':>7} {'ms/MP':>7}")
+    extra = [r for r in args.versions.split(",") if r]
     for style in args.styles.split(","):
-        net, entry, dtype = load_model(style, args.zoo, "cpu", "fp32")
-        ours = lambda x, net=net: net(x)  # noqa: E731
-        ref = EngstromNet(ASSETS / "reference" / "engstrom" / style)
-        style_path = ASSETS / "styles" / STYLE_FILES[style]
-        for label, fn in ((entry.ref, ours), ("engstrom", ref)):
-            m = metrics_for(fn, photos, style_path, size=args.size, style_size=args.style_size)
-            print(f"{style:8} {label:10} {m['style_distance']:10.4f} {m['content_distance']:12.4f} {m['ssim']:6.3f} "
-                  f"{speed_ms_per_mp(fn, 'cpu', side=256):8.0f}", flush=True)
+        style_path = styles.resolve(style)
+        models = []
+        for ref in [style] + [r for r in extra if r.split("@")[0] == style]:
+            net, entry, dtype = load_model(ref, args.zoo, "cpu", "fp32")
+            models.append((entry.ref, lambda x, net=net: net(x)))
+        if style in REFERENCES:
+            models.append((f"engstrom/{REFERENCES[style]}", EngstromNet(ASSETS / "reference" / "engstrom" / REFERENCES[style])))
+        if args.gatys:
+            models.append(("gatys (stylize)", gatys_fn(style, style_path, args.size)))
+        for label, fn in models:
+            m = metrics_for(fn, photos, style_path, size=args.size)
+            speed = speed_ms_per_mp(fn, "cpu", side=256) if not label.startswith("gatys") else float("nan")
+            print(f"{style:16} {label:18} {m['style_distance']:8.4f} {m['content_distance']:9.4f} {m['layout_ssim']:6.3f} "
+                  f"{100 * m['black_max']:7.3f} {speed:7.0f}", flush=True)
         if args.save_grid:
             Path(args.save_grid).mkdir(parents=True, exist_ok=True)
-            x = load_image(photos[0], args.size)
-            with torch.inference_mode():
-                save_image(torch.cat([x, ours(x), ref(x)], 3), Path(args.save_grid) / f"{style}.png")
+            for p in photos:
+                x = load_image(p, args.size)
+                with torch.inference_mode():
+                    row = torch.cat([x] + [fn(x).float().clamp(0, 1) for label, fn in models if not label.startswith("gatys")], 3)
+                save_image(row, Path(args.save_grid) / f"{style}_{p.stem}.png")
 
 
 if __name__ == "__main__":

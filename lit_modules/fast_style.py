@@ -23,7 +23,7 @@ from .transformer_net import TransformerNet
 class FastStyle(L.LightningModule):
     def __init__(
         self,
-        style: dict,
+        style: dict | list,
         width: float = 1.0,
         num_residual: int = 5,
         backbone: str = "caffe",
@@ -31,7 +31,7 @@ class FastStyle(L.LightningModule):
         content_layers: dict | None = None,
         style_layers: dict | None = None,
         content_weight: float = 1.0,
-        style_weight: float = 100.0,
+        style_weight: float | list = 100.0,
         tv_weight: float = 1.0,
         image_size: int = 256,
         style_size: int = 512,
@@ -50,18 +50,28 @@ class FastStyle(L.LightningModule):
         super().__init__()
         content_layers = dict(content_layers or {"relu2_2": 1.0})
         style_layers = dict(style_layers or {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0})
-        if not isinstance(style, dict) or "name" not in style:
-            raise ConfigError("FastStyle needs style={'name': ..., 'sha256': ..., ...}")
+        metas = list(style) if isinstance(style, (list, tuple)) else [style]
+        if not metas or not all(isinstance(m, dict) and "name" in m for m in metas):
+            raise ConfigError("FastStyle needs style={'name': ..., 'sha256': ..., ...} (or a list of them: one network, several styles)")
+        n = len(metas)
+        factor = [float(w) for w in style_weight] if isinstance(style_weight, (list, tuple)) else [float(style_weight)] * n
+        if len(factor) != n:
+            raise ConfigError(f"{len(factor)} style weights for {n} styles")
         self.save_hyperparameters(ignore=["style_image"])
         # Plain-python hparams only (weights_only checkpoints): normalise the layer dicts.
         self.hparams.content_layers = {str(k): float(v) for k, v in content_layers.items()}
         self.hparams.style_layers = {str(k): float(v) for k, v in style_layers.items()}
-        self.net = TransformerNet(width=width, num_residual=num_residual)
+        self.num_styles = n
+        self.net = TransformerNet(width=width, num_residual=num_residual, styles=n)
+        # One style: the style weight multiplies the layer weights (as always). Several: the layer
+        # weights stay relative and each style's own weight rides in StyleLoss.factor (per sample).
         self.loss = PerceptualLoss(
             content={k: float(v) * content_weight for k, v in content_layers.items()},
-            style={k: float(v) * style_weight for k, v in style_layers.items()},
+            style={k: float(v) * (factor[0] if n == 1 else 1.0) for k, v in style_layers.items()},
             tv=tv_weight, backbone=backbone, pooling=pooling,
         )
+        self.style_factor = [1.0] if n == 1 else factor
+        self.loss.style_loss.factor = torch.tensor(self.style_factor)
         if style_image is not None:
             self.set_style_image(style_image)
         # Gram targets are empty until set: size them from a checkpoint before it is loaded.
@@ -72,9 +82,13 @@ class FastStyle(L.LightningModule):
 
     # -- style targets ------------------------------------------------------------------------------
     @torch.no_grad()
-    def set_style_image(self, image: torch.Tensor) -> None:
-        """Compute the Gram targets once from ``image`` (1, 3, H, W) in [0, 1]; they live in buffers."""
-        self.loss.set_style([image.float()])
+    def set_style_image(self, image) -> None:
+        """Compute the Gram targets once from ``image`` (1, 3, H, W) in [0, 1] -- or a list of them,
+        one per style, for a conditional network; they live in buffers."""
+        images = list(image) if isinstance(image, (list, tuple)) else [image]
+        if len(images) != self.num_styles:
+            raise ConfigError(f"{len(images)} style images for {self.num_styles} styles")
+        self.loss.set_styles([i.float() for i in images], self.style_factor)
 
     def _size_target_buffers(self, state_dict, prefix, *args) -> None:
         for name, buf in list(self.named_buffers()):
@@ -91,16 +105,29 @@ class FastStyle(L.LightningModule):
             raise ConfigError("FastStyle has no style targets: pass style_image= or load a checkpoint")
 
     # -- inference ----------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Stylise (B, 3, H, W) RGB [0, 1] -> same shape, RGB [0, 1]."""
-        return self.net(x)
+    def forward(self, x: torch.Tensor, style=None) -> torch.Tensor:
+        """Stylise (B, 3, H, W) RGB [0, 1] -> same shape, RGB [0, 1] (``style``: index or weights
+        when the network holds several styles)."""
+        return self.net(x, style)
 
     # -- training -----------------------------------------------------------------------------------
-    def terms(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+    def style_index(self, batch: int) -> torch.Tensor | None:
+        """Which style each sample of this step learns: round-robin over the run's sample stream
+        (balanced, deterministic, the same on resume and for any DDP split of the global batch)."""
+        if self.num_styles == 1:
+            return None
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self._trainer is not None else (0, 1)
+        first = (self.global_step * world + rank) * batch
+        return (torch.arange(first, first + batch, device=self.device) % self.num_styles)
+
+    def terms(self, content: torch.Tensor, style_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Loss terms for a batch of content photos (the network's output vs. content and style)."""
         if self.hparams.channels_last:
             content = content.contiguous(memory_format=torch.channels_last)
-        return self.loss(self.net(content), content=content)  # content pass cut at the content layer
+        if style_index is None:
+            style_index = self.style_index(content.shape[0])
+        # content pass cut at the content layer
+        return self.loss(self.net(content, style_index), content=content, style_index=style_index)
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         content, skipped = batch
@@ -127,7 +154,8 @@ class FastStyle(L.LightningModule):
         self.net.eval()
         try:
             x = self.preview.to(self.device)
-            return torch.cat([x, self.net(x).float()], dim=0)  # photos row, stylised row
+            rows = [self.net(x, None if self.num_styles == 1 else s).float() for s in range(self.num_styles)]
+            return torch.cat([x, *rows], dim=0)  # photos row, then one stylised row per style
         finally:
             self.net.train(was)
 
@@ -144,7 +172,8 @@ class FastStyle(L.LightningModule):
             exp.add_image("preview", make_grid(grid.cpu(), nrow=len(self.preview), padding=2), global_step=step)
 
     def configure_optimizers(self):
-        opt = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr)
+        # fused: one kernel for all ~60 tensors instead of ~10 small ops each (CPU and CUDA alike)
+        opt = torch.optim.Adam(self.net.parameters(), lr=self.hparams.lr, fused=True)
         sched = self.hparams.lr_schedule
         if sched == "none":
             return opt
@@ -164,6 +193,8 @@ class FastStyle(L.LightningModule):
         """Rebuild the trained TransformerNet from a checkpoint alone (weights_only load, no Lightning)."""
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
         hp = ckpt["hyper_parameters"]
-        net = TransformerNet(width=hp["width"], num_residual=hp["num_residual"])
+        style = hp["style"]
+        net = TransformerNet(width=hp["width"], num_residual=hp["num_residual"],
+                             styles=len(style) if isinstance(style, (list, tuple)) else 1)
         net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
         return net.eval()

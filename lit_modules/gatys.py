@@ -115,11 +115,13 @@ def stylize(
     device: str | torch.device = "cpu",
     progress: bool = True,
     on_stage: Callable[[int, int, int, int], None] | None = None,
+    on_step: Callable[[int, int, dict], None] | None = None,
 ) -> tuple[torch.Tensor, dict]:
     """Stylise ``content`` (1, 3, H, W) RGB [0,1] with ``styles``; returns (image, report).
 
-    ``on_stage(stage, n_stages, height, width)`` is called as each scale starts. The report holds
-    the final loss terms, the scales, wall time and the resolved config.
+    ``on_stage(stage, n_stages, height, width)`` is called as each scale starts, ``on_step(step,
+    steps, terms)`` after each iteration of that scale. The report holds the final loss terms, the
+    scales, wall time and the resolved config.
     """
     cfg.check()
     device = torch.device(device)
@@ -161,7 +163,7 @@ def stylize(
         module = GatysStylizer(image, loss, cfg.optimizer, cfg.lr)
         steps = stage_steps(cfg, sizes, long_side)
         if steps:
-            _trainer(device, steps, progress).fit(module, train_dataloaders=[0] * steps)
+            _trainer(device, steps, progress, on_step).fit(module, train_dataloaders=[0] * steps)
         image = module().detach()
         terms = module.last_terms
     out = image.cpu()
@@ -172,7 +174,17 @@ def stylize(
     return out, report
 
 
-def _trainer(device: torch.device, steps: int, progress: bool) -> L.Trainer:
+class _StepCallback(L.Callback):
+    """Calls ``fn(step, steps, loss terms)`` after every iteration (for progress outside a terminal)."""
+
+    def __init__(self, fn: Callable[[int, int, dict], None], steps: int) -> None:
+        self.fn, self.steps = fn, steps
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        self.fn(batch_idx + 1, self.steps, dict(module.last_terms))
+
+
+def _trainer(device: torch.device, steps: int, progress: bool, on_step: Callable | None = None) -> L.Trainer:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*train_dataloader.*")
     warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")  # the frozen VGG, on purpose
@@ -186,6 +198,7 @@ def _trainer(device: torch.device, steps: int, progress: bool) -> L.Trainer:
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=progress,
+        callbacks=[_StepCallback(on_step, steps)] if on_step else None,
         num_sanity_val_steps=0,
         deterministic=False,
     )

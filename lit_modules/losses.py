@@ -54,6 +54,14 @@ def scaled_mse_per_sample(a: torch.Tensor, target: torch.Tensor) -> torch.Tensor
         return ((a - t).pow(2).mean(dim=dims) / scale).mean()
 
 
+def scaled_mse_rows(a: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(B,) ``scaled_mse`` of each sample of ``a`` against its own row of ``target`` (same shape)."""
+    with torch.autocast(device_type=a.device.type, enabled=False):
+        a, t = a.float(), target.detach().float()
+        dims = tuple(range(1, a.dim()))
+        return (a - t).pow(2).mean(dim=dims) / t.abs().mean(dim=dims).pow(2).clamp_min(1e-12)
+
+
 def total_variation(x: torch.Tensor) -> torch.Tensor:
     """Mean squared difference between neighbouring pixels of (B, C, H, W), fp32."""
     x = x.float()
@@ -83,25 +91,40 @@ class ContentLoss(nn.Module):
 
 
 class StyleLoss(nn.Module):
-    """sum_l w_l * MSE(G(F_l(x)), A_l) / mean|A_l|^2; target Grams A_l live in buffers ``target_<layer>``."""
+    """sum_l w_l * MSE(G(F_l(x)), A_l) / mean|A_l|^2; target Grams A_l live in buffers ``target_<layer>``.
+
+    Targets are (S, C, C): one Gram per style. With one style every sample is compared with it;
+    with S > 1 (a conditional network learning S styles at once) ``forward(feats, index)`` compares
+    sample b with style ``index[b]``, scaled by that style's own target magnitude and multiplied
+    by ``factor[index[b]]`` (per-style weights; buffer ``factor``, ones by default).
+    """
 
     def __init__(self, weights: Mapping[str, float]) -> None:
         super().__init__()
         self.weights = _check_weights("style", weights)
         for layer in self.weights:
             self.register_buffer(f"target_{layer}", torch.empty(0))
+        self.register_buffer("factor", torch.empty(0), persistent=False)  # from hyperparameters
 
-    def set_targets(self, grams: Mapping[str, torch.Tensor]) -> None:
+    def set_targets(self, grams: Mapping[str, torch.Tensor], factor: Sequence[float] | None = None) -> None:
         for layer in self.weights:
-            setattr(self, f"target_{layer}", grams[layer].detach().float())  # (1, C, C)
+            setattr(self, f"target_{layer}", grams[layer].detach().float())  # (S, C, C)
+        n = next(iter(grams.values())).shape[0] if grams else 1
+        self.factor = torch.as_tensor(factor if factor is not None else [1.0] * n, dtype=torch.float32,
+                                      device=self.target(next(iter(self.weights))).device if self.weights else None)
 
     def target(self, layer: str) -> torch.Tensor:
         return getattr(self, f"target_{layer}")
 
-    def forward(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, feats: Mapping[str, torch.Tensor], index: torch.Tensor | None = None) -> torch.Tensor:
         if self.weights and self.target(next(iter(self.weights))).numel() == 0:
             raise RuntimeError("StyleLoss has no targets yet: call set_targets() / PerceptualLoss.set_style()")
-        terms = [w * scaled_mse(gram(feats[layer]), self.target(layer)) for layer, w in self.weights.items()]
+        if index is None:
+            terms = [w * scaled_mse(gram(feats[layer]), self.target(layer)) for layer, w in self.weights.items()]
+        else:
+            factor = (self.factor if self.factor.numel() else torch.ones(1, device=index.device))[index]  # (B,)
+            terms = [w * (scaled_mse_rows(gram(feats[layer]), self.target(layer)[index]) * factor).mean()
+                     for layer, w in self.weights.items()]
         return torch.stack(terms).sum() if terms else torch.zeros((), device=next(iter(feats.values())).device)
 
 
@@ -152,7 +175,14 @@ class PerceptualLoss(nn.Module):
         return grams
 
     def set_style(self, images: Sequence[torch.Tensor], weights: Sequence[float] | None = None) -> None:
+        """One target: the Gram matrices of ``images`` blended by ``weights``."""
         self.style_loss.set_targets(self.style_grams(images, weights))
+
+    @torch.no_grad()
+    def set_styles(self, images: Sequence[torch.Tensor], factor: Sequence[float] | None = None) -> None:
+        """S targets, one per image (a conditional network's styles), each weighted by ``factor[s]``."""
+        per = [self.style_grams([img]) for img in images]
+        self.style_loss.set_targets({layer: torch.cat([g[layer] for g in per]) for layer in self.style_layers}, factor)
 
     @torch.no_grad()
     def set_content(self, image: torch.Tensor) -> None:
@@ -160,7 +190,8 @@ class PerceptualLoss(nn.Module):
         for layer in self.content_layers:
             setattr(self, f"content_{layer}", feats[layer].detach().float())
 
-    def forward(self, x: torch.Tensor, content: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, content: torch.Tensor | None = None,
+                style_index: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         if content is not None:
             with torch.no_grad():
                 targets = self.vgg(content, layers=self.content_layers)
@@ -171,7 +202,7 @@ class PerceptualLoss(nn.Module):
         feats = self.vgg(x)
         terms = {
             "content": self.content_loss(feats, targets),
-            "style": self.style_loss(feats),
+            "style": self.style_loss(feats, style_index),
             "tv": self.tv_weight * total_variation(x),
         }
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]

@@ -6,54 +6,81 @@ reflection padding everywhere, and a sigmoid bound on the output.
 """
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
+from typing import Union
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
 class InstanceNorm(nn.Module):
-    """Affine instance norm whose statistics can be recorded once and then reused.
+    """Affine instance norm, optionally conditional (Dumoulin et al. 2017), whose statistics can be
+    recorded once and then reused.
+
+    ``styles == 1``: ``weight``/``bias`` are (C,), a plain instance norm. ``styles == S > 1``:
+    they are (S, C), one scale/shift per style, and ``mix`` (B, S) (set by ``TransformerNet``
+    before a forward pass) picks or blends them per sample.
 
     Tiled inference of a huge photo needs every tile normalised with the statistics of the
     *whole* image, or tiles come out in different tones: record them on a downscaled pass
     (``record=True``), then set ``stats`` before running the tiles.
+
+    The normalisation is written out (var_mean, then one fused scale/shift) instead of
+    ``F.instance_norm``: that one reshapes to a batch norm over (1, B*C, H, W), which costs a
+    layout copy each way on channels_last tensors (measured: a third of the network's time).
     """
 
-    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+    def __init__(self, channels: int, eps: float = 1e-5, styles: int = 1) -> None:
         super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(channels))
-        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps, self.styles = eps, int(styles)
+        shape = (channels,) if self.styles == 1 else (self.styles, channels)
+        self.weight = nn.Parameter(torch.ones(shape))
+        self.bias = nn.Parameter(torch.zeros(shape))
         self.stats: tuple[torch.Tensor, torch.Tensor] | None = None  # (mean, var), each (B, C, 1, 1)
         self.record = False
+        self.mix: torch.Tensor | None = None  # (B, S) style weights, conditional norms only
+
+    def affine(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scale, shift), each (B or 1, C, 1, 1), fp32."""
+        w, b = self.weight.float(), self.bias.float()
+        if self.styles > 1:
+            if self.mix is None:
+                raise RuntimeError("a conditional instance norm needs a style: TransformerNet(x, style=...)")
+            w, b = self.mix.float() @ w, self.mix.float() @ b  # (B, C)
+        return w.reshape(w.shape[0] if w.dim() == 2 else 1, -1, 1, 1), b.reshape(b.shape[0] if b.dim() == 2 else 1, -1, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W)
-        if self.stats is None and not self.record:
-            return F.instance_norm(x, weight=self.weight.to(x.dtype), bias=self.bias.to(x.dtype), eps=self.eps)
         if self.stats is None:
-            var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, unbiased=False)
-            self.stats = (mean, var)
-        mean, var = self.stats
-        y = (x.float() - mean) * torch.rsqrt(var + self.eps)
-        return (y * self.weight.view(1, -1, 1, 1) + self.bias.view(1, -1, 1, 1)).to(x.dtype)
+            var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, unbiased=False)  # (B, C, 1, 1)
+            if self.record:
+                self.stats = (mean, var)
+        else:
+            mean, var = self.stats
+        w, b = self.affine()
+        scale = torch.rsqrt(var + self.eps) * w  # (B, C, 1, 1)
+        shift = b - mean * scale
+        return torch.addcmul(shift.to(x.dtype), x, scale.to(x.dtype))
 
 
 class ConvLayer(nn.Sequential):
     """Reflection pad + conv (+ instance norm + ReLU)."""
 
-    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, norm: bool = True, relu: bool = True) -> None:
+    def __init__(self, cin: int, cout: int, k: int, stride: int = 1, norm: bool = True, relu: bool = True,
+                 styles: int = 1) -> None:
         layers: list[nn.Module] = [nn.ReflectionPad2d(k // 2), nn.Conv2d(cin, cout, k, stride)]
         if norm:
-            layers.append(InstanceNorm(cout))
+            layers.append(InstanceNorm(cout, styles=styles))
         if relu:
             layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, c: int) -> None:
+    def __init__(self, c: int, styles: int = 1) -> None:
         super().__init__()
-        self.body = nn.Sequential(ConvLayer(c, c, 3), ConvLayer(c, c, 3, relu=False))
+        self.body = nn.Sequential(ConvLayer(c, c, 3, styles=styles), ConvLayer(c, c, 3, relu=False, styles=styles))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -62,45 +89,121 @@ class ResidualBlock(nn.Module):
 class UpConv(nn.Module):
     """Nearest upsample to an exact size (so odd input sizes round-trip), then conv."""
 
-    def __init__(self, cin: int, cout: int) -> None:
+    def __init__(self, cin: int, cout: int, styles: int = 1) -> None:
         super().__init__()
-        self.conv = ConvLayer(cin, cout, 3)
+        self.conv = ConvLayer(cin, cout, 3, styles=styles)
 
     def forward(self, x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return self.conv(F.interpolate(x, size=size, mode="nearest"))
 
 
+def norm_keys(state: dict) -> set[str]:
+    """The instance-norm scale/shift keys of a TransformerNet state dict (what differs between styles)."""
+    probe = TransformerNet(0.125, num_residual=max([int(k.split(".")[1]) + 1 for k in state if k.startswith("res.")] or [0]))
+    names = {n for n, m in probe.named_modules() if isinstance(m, InstanceNorm)}
+    return {k for k in state if k.rsplit(".", 1)[0] in names}
+
+
+def blend(nets: Sequence["TransformerNet"], weights: Sequence[float]) -> "TransformerNet":
+    """One plain network whose instance-norm scale/shift are ``sum_i w_i * net_i``'s (Dumoulin et
+    al.'s style interpolation). The nets must share their convolutions (one conditional network's
+    styles); ``ValueError`` otherwise."""
+    if len(nets) != len(weights) or not nets:
+        raise ValueError("one weight per network")
+    total = float(sum(weights))
+    if min(weights) < 0 or total <= 0:
+        raise ValueError("blend weights must be >= 0 with a positive sum")
+    states = [n.state_dict() for n in nets]
+    norms = norm_keys(states[0])
+    for st in states[1:]:
+        if st.keys() != states[0].keys() or any(not torch.equal(st[k], states[0][k]) for k in states[0].keys() - norms):
+            raise ValueError("these models do not share one network (only styles trained together can be blended)")
+    mixed = {k: (sum(w / total * st[k].float() for w, st in zip(weights, states)) if k in norms else v)
+             for k, v in states[0].items()}
+    net = copy.deepcopy(nets[0])
+    net.load_state_dict(mixed)
+    return net
+
+
+StyleArg = Union[int, Sequence[int], Sequence[float], torch.Tensor, None]
+
+
 class TransformerNet(nn.Module):
     """Encoder (9x9/32, 3x3 s2/64, 3x3 s2/128), 5 residual blocks, decoder mirroring it.
 
-    ``width`` scales every channel count (0.5 gives a ~4x cheaper network).
+    ``width`` scales every channel count (0.5 gives a ~4x cheaper network). ``styles > 1`` makes
+    every instance norm conditional (one scale/shift per style, Dumoulin et al. 2017): the
+    convolutions are shared and ``forward(x, style=...)`` picks the style per sample (indices) or
+    blends several (weights). ``specialize(weights)`` bakes one style or blend into a plain
+    ``styles == 1`` network, the form the zoo stores, applies and exports.
     """
 
-    def __init__(self, width: float = 1.0, num_residual: int = 5) -> None:
+    def __init__(self, width: float = 1.0, num_residual: int = 5, styles: int = 1) -> None:
         super().__init__()
         if width <= 0:
             raise ValueError(f"width must be > 0, got {width}")
-        self.width, self.num_residual = float(width), int(num_residual)
+        if styles < 1:
+            raise ValueError(f"styles must be >= 1, got {styles}")
+        self.width, self.num_residual, self.styles = float(width), int(num_residual), int(styles)
         c1, c2, c3 = (max(4, round(c * width)) for c in (32, 64, 128))
-        self.enc1 = ConvLayer(3, c1, 9)
-        self.enc2 = ConvLayer(c1, c2, 3, stride=2)
-        self.enc3 = ConvLayer(c2, c3, 3, stride=2)
-        self.res = nn.Sequential(*[ResidualBlock(c3) for _ in range(num_residual)])
-        self.up1 = UpConv(c3, c2)
-        self.up2 = UpConv(c2, c1)
+        self.enc1 = ConvLayer(3, c1, 9, styles=styles)
+        self.enc2 = ConvLayer(c1, c2, 3, stride=2, styles=styles)
+        self.enc3 = ConvLayer(c2, c3, 3, stride=2, styles=styles)
+        self.res = nn.Sequential(*[ResidualBlock(c3, styles=styles) for _ in range(num_residual)])
+        self.up1 = UpConv(c3, c2, styles=styles)
+        self.up2 = UpConv(c2, c1, styles=styles)
         self.out = ConvLayer(c1, 3, 9, norm=False, relu=False)
 
     def config(self) -> dict:
         """What is needed to rebuild this architecture (weights aside)."""
-        return {"width": self.width, "num_residual": self.num_residual}
+        cfg = {"width": self.width, "num_residual": self.num_residual}
+        if self.styles > 1:
+            cfg["styles"] = self.styles
+        return cfg
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) in [0, 1]
-        h1 = self.enc1(x)  # (B, c1, H, W)
-        h2 = self.enc2(h1)  # (B, c2, H/2, W/2)
-        h = self.res(self.enc3(h2))  # (B, c3, H/4, W/4)
-        h = self.up1(h, h2.shape[-2:])
-        h = self.up2(h, h1.shape[-2:])
-        return torch.sigmoid(self.out(h).float())  # (B, 3, H, W), fp32 in [0, 1]
+    def style_mix(self, style: StyleArg, batch: int, device) -> torch.Tensor | None:
+        """``style`` -> (B, S) float weights: an index, one index per sample, or S blend weights."""
+        if self.styles == 1:
+            return None
+        if style is None:
+            raise ValueError(f"this network holds {self.styles} styles: pass style= (an index or {self.styles} weights)")
+        t = torch.as_tensor(style, device=device)
+        if t.dtype in (torch.int32, torch.int64) and t.dim() <= 1:  # indices: () or (B,)
+            if t.numel() and (t.min() < 0 or t.max() >= self.styles):
+                raise ValueError(f"style index out of range 0..{self.styles - 1}: {t.tolist()}")
+            return F.one_hot(t.reshape(-1).expand(batch) if t.numel() == 1 else t, self.styles).float()
+        t = t.float().reshape(-1, self.styles)  # blend weights: (S,) or (B, S)
+        return t.expand(batch, -1) if t.shape[0] == 1 else t
+
+    def forward(self, x: torch.Tensor, style: StyleArg = None) -> torch.Tensor:  # (B, 3, H, W) in [0, 1]
+        mix = self.style_mix(style, x.shape[0], x.device)
+        norms = self.norms() if mix is not None else []
+        for n in norms:
+            n.mix = mix
+        try:
+            h1 = self.enc1(x)  # (B, c1, H, W)
+            h2 = self.enc2(h1)  # (B, c2, H/2, W/2)
+            h = self.res(self.enc3(h2))  # (B, c3, H/4, W/4)
+            h = self.up1(h, h2.shape[-2:])
+            h = self.up2(h, h1.shape[-2:])
+            return torch.sigmoid(self.out(h).float())  # (B, 3, H, W), fp32 in [0, 1]
+        finally:
+            for n in norms:
+                n.mix = None
+
+    @torch.no_grad()
+    def specialize(self, weights: StyleArg) -> "TransformerNet":
+        """A plain (``styles == 1``) copy of this network for one style index or a blend of weights."""
+        if self.styles == 1:
+            return copy.deepcopy(self)
+        mix = self.style_mix(weights, 1, self.enc1[1].weight.device)[0]  # (S,)
+        net = TransformerNet(self.width, self.num_residual).to(self.enc1[1].weight.device)
+        state = {}
+        for k, v in self.state_dict().items():
+            is_norm = v.dim() == 2 and v.shape[0] == self.styles and k.rsplit(".", 1)[-1] in ("weight", "bias")
+            state[k] = (mix.to(v.dtype) @ v) if is_norm else v
+        net.load_state_dict(state)
+        return net.train(self.training)
 
     def norms(self) -> list[InstanceNorm]:
         return [m for m in self.modules() if isinstance(m, InstanceNorm)]

@@ -68,10 +68,15 @@ def test_bad_input_one_line_nonzero_no_output(tmp_path, case):
 
 
 def test_missing_style_file_says_where_to_put_it(tmp_path, monkeypatch):
-    monkeypatch.setenv("STYLE_ZOO_STYLE_DIR", str(tmp_path / "empty"))
-    r = runner.invoke(app, ["stylize", str(PHOTOS / "tubingen.jpg"), "--style", "wave", "-o", str(tmp_path / "o.jpg"), *TINY])
+    folder = tmp_path / "styles"
+    folder.mkdir()
+    monkeypatch.setenv("STYLE_ZOO_STYLE_DIR", str(folder))
+    # a style added in the style folder whose painting is not there (the six named ones ship theirs)
+    (folder / "cafe.yaml").write_text("title: Cafe Terrace\nartist: Vincent van Gogh\nyear: '1888'\nlicense: Public domain\nfile: cafe.jpg\n")
+    r = runner.invoke(app, ["stylize", str(PHOTOS / "tubingen.jpg"), "--style", "cafe", "-o", str(tmp_path / "o.jpg"), *TINY])
     assert r.exit_code == 1
-    assert "wave.jpg" in _err(r) and str(tmp_path / "empty") in _err(r)
+    assert "cafe.jpg" in _err(r) and str(folder) in _err(r) and len(_err(r).strip().splitlines()) == 1
+    assert not (tmp_path / "o.jpg").exists()
 
 
 def test_help_explains_options():

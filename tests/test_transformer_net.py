@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lit_modules.transformer_net import TransformerNet
+from lit_modules.transformer_net import TransformerNet, blend, norm_keys
 
 
 @pytest.mark.parametrize("h,w", [(64, 64), (33, 47), (17, 90), (9, 13), (255, 31)])
@@ -36,3 +36,55 @@ def test_gradients_flow_to_every_parameter():
 
 def test_no_transposed_convs():
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in TransformerNet().modules())
+
+
+def _randomise_norms(net: TransformerNet) -> TransformerNet:
+    for n in net.norms():
+        n.weight.data.uniform_(0.5, 1.5)
+        n.bias.data.uniform_(-0.5, 0.5)
+    return net
+
+
+def test_instance_norm_matches_torch():
+    torch.manual_seed(0)
+    net = _randomise_norms(TransformerNet(width=0.25)).eval()
+    x = torch.rand(2, 3, 40, 36)
+    with torch.no_grad():
+        ours = net(x)
+        cl = net.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+        for n in net.norms():  # the same network with torch's own instance norm
+            n.forward = lambda h, n=n: torch.nn.functional.instance_norm(h, weight=n.weight, bias=n.bias, eps=n.eps)
+        ref = net(x)
+    assert (ours - ref).abs().max() < 1e-5 and (cl - ref).abs().max() < 1e-5
+
+
+def test_conditional_network_specialises_and_blends():
+    torch.manual_seed(0)
+    net = _randomise_norms(TransformerNet(width=0.25, num_residual=2, styles=3)).eval()
+    assert net.config() == {"width": 0.25, "num_residual": 2, "styles": 3}
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        per_sample = net(x, style=torch.tensor([2, 0, 1]))
+        for b, s in enumerate([2, 0, 1]):
+            plain = net.specialize(s)
+            assert plain.styles == 1 and plain.config() == {"width": 0.25, "num_residual": 2}
+            assert (plain(x[b : b + 1]) - per_sample[b : b + 1]).abs().max() < 1e-5
+        # a blend of two styles' scale/shift, three ways: conditional weights, specialize, blend()
+        mixed = net(x, style=[0.25, 0.75, 0.0])
+        assert (net.specialize([0.25, 0.75, 0.0])(x) - mixed).abs().max() < 1e-5
+        assert (blend([net.specialize(0), net.specialize(1)], [1, 3])(x) - mixed).abs().max() < 1e-5
+        assert (mixed - net(x, style=0)).abs().max() > 1e-3  # the styles really differ
+    with pytest.raises(ValueError, match="pass style="):
+        net(x)
+    with pytest.raises(ValueError, match="out of range"):
+        net(x, style=3)
+    other = TransformerNet(width=0.25, num_residual=2)
+    with pytest.raises(ValueError, match="do not share"):
+        blend([net.specialize(0), other], [1, 1])
+
+
+def test_norm_keys_are_exactly_the_instance_norms():
+    net = TransformerNet(width=0.25, num_residual=3)
+    keys = norm_keys(net.state_dict())
+    assert len(keys) == 2 * len(net.norms()) and all(k.endswith((".weight", ".bias")) for k in keys)
+    assert not any(k.startswith("out.") for k in keys)

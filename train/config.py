@@ -48,7 +48,7 @@ class TrainConfig:
     content_layers: dict = field(default_factory=lambda: {"relu2_2": 1.0})
     style_layers: dict = field(default_factory=lambda: {"relu1_2": 1.0, "relu2_2": 1.0, "relu3_3": 1.0, "relu4_3": 1.0})
     content_weight: float | None = None  # None: the named style's recommendation (else 1.0)
-    style_weight: float | None = None
+    style_weight: float | list | None = None  # a list: one weight per style (--style a,b,c)
     tv_weight: float | None = None
     # optimisation
     lr: float = 1e-3
@@ -103,7 +103,7 @@ class TrainConfig:
             raise ConfigError(f"unknown precision {self.precision!r}; choose one of auto, fp32, bf16, 16-mixed")
         for name in ("content_weight", "style_weight", "tv_weight"):
             v = getattr(self, name)
-            if v is not None and v < 0:
+            if v is not None and min(v if isinstance(v, list) else [v]) < 0:
                 raise ConfigError(f"{name.replace('_', ' ')} must be >= 0, got {v}")
         if self.num_nodes < 1:
             raise ConfigError(f"num nodes must be >= 1, got {self.num_nodes}")
@@ -157,5 +157,6 @@ def resolve_weights(cfg: TrainConfig, recommended: dict | None) -> TrainConfig:
     fill = {}
     for name, fallback in FALLBACK_WEIGHTS.items():
         if getattr(cfg, name) is None:
-            fill[name] = float(recommended.get(name, fallback))
+            value = recommended.get(name, fallback)
+            fill[name] = [float(v) for v in value] if isinstance(value, list) else float(value)
     return cfg.update(**fill)

@@ -84,6 +84,9 @@ def check_source(source: str) -> None:
     if source.startswith("hf:"):
         if not source[3:].strip():
             raise DataError("--data hf:NAME needs a dataset name, e.g. hf:justram/COCO2014-Images")
+        from train.hf_offline import check_hf_dataset
+
+        check_hf_dataset(source[3:].strip())  # not cached and no network: one line now, not retries
         return
     root = Path(source).expanduser()
     if not root.exists():

@@ -81,7 +81,7 @@ def new_run_id(cfg: TrainConfig) -> str:
         return cfg.run_id
     if os.environ.get(ENV_RUN_ID):
         return os.environ[ENV_RUN_ID]
-    name = cfg.style or Path(cfg.style_image or "style").stem
+    name = (cfg.style or "").replace(",", "+") or Path(cfg.style_image or "style").stem
     return f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 

@@ -66,12 +66,15 @@ def front_matter(name: str, info: dict) -> dict:
         "batch_size": cfg.get("batch_size"),
         "lr": cfg.get("lr"),
         "steps": train.get("steps", cfg.get("max_steps")),
+        "images_seen": train.get("images_seen"),
+        "family": cfg.get("family"),
         "seed": cfg.get("seed"),
         "precision": train.get("precision", cfg.get("precision")),
         "hardware": train.get("hardware"),
         "wall_time_s": train.get("wall_seconds"),
         "metrics": info.get("metrics") or {},
         "speed": (info.get("metrics") or {}).get("speed", {}),
+        **({"origin": info["origin"]} if info.get("origin") else {}),
     }
 
 
@@ -93,6 +96,10 @@ def render(name: str, info: dict, sample_file: str | None = None) -> str:
         f"*{style.get('title', '?')}*. Apply it with `zoo apply {fm['ref']} photo.jpg -o out.jpg`.",
         "",
     ]
+    if fm.get("origin"):
+        o = fm["origin"]
+        lines += [f"Pulled from `{o.get('source')}` (revision {o.get('revision')}"
+                  + (f", commit {str(o['commit'])[:12]}" if o.get("commit") else "") + f"), where it was {o.get('ref')}.", ""]
     if sample_file:
         lines += [f"![sample: a Kodak test photo stylised by {fm['ref']}]({sample_file})", ""]
     lines += [
@@ -106,6 +113,17 @@ def render(name: str, info: dict, sample_file: str | None = None) -> str:
         f"- Image size {fm['image_size']}, style size {fm['style_size']}, batch {fm['batch_size']}, "
         f"{fm['steps']} steps, {fm['precision']} on {fm['hardware']}"
         + (f", {fm['wall_time_s'] / 60:.1f} min" if isinstance(fm["wall_time_s"], (int, float)) else ""),
+    ]
+    fam = fm.get("family")
+    if fam:
+        others = [n for n in fam.get("styles", []) if n != name]
+        lines += [f"- One conditional-instance-norm network for {len(fam.get('styles', []))} styles (Dumoulin et al. 2017), "
+                  f"this is style {fam.get('index')}; trained together with {', '.join(others)}, so they blend: "
+                  f"`zoo apply {name}:0.7+{others[0] if others else name}:0.3 photo.jpg`"]
+    if fm.get("images_seen"):
+        per = fm["images_seen"] // max(1, len((fam or {}).get("styles", [])) or 1)
+        lines += [f"- Training images seen: {fm['images_seen']:,}" + (f" (about {per:,} for this style)" if fam else "")]
+    lines += [
         "",
         "## Metrics",
         "",
@@ -114,12 +132,18 @@ def render(name: str, info: dict, sample_file: str | None = None) -> str:
         lines += [
             f"Measured by `zoo evaluate` on {m.get('images', '?')} photos of `{m.get('data', '?')}` at {m.get('size', '?')} px:",
             "",
-            "| style distance (Gram, VGG-19) | content distance (VGG-19 features) | SSIM to the photo | ms / MP |",
-            "| --- | --- | --- | --- |",
+            "| style distance (Gram, VGG-19) | content distance (VGG-19 features) | SSIM to the photo | layout SSIM | "
+            "black-clipped (worst photo) | ms / MP |",
+            "| --- | --- | --- | --- | --- | --- |",
             f"| {m.get('style_distance', float('nan')):.4g} | {m.get('content_distance', float('nan')):.4g} | "
-            f"{m.get('ssim', float('nan')):.3f} | {m.get('speed', {}).get('ms_per_mp', float('nan')):.0f} "
+            f"{m.get('ssim', float('nan')):.3f} | {m.get('layout_ssim', float('nan')):.3f} | "
+            f"{100 * m.get('black_max', float('nan')):.3f} % | {m.get('speed', {}).get('ms_per_mp', float('nan')):.0f} "
             f"({m.get('speed', {}).get('device', '?')}) |",
         ]
+        ref = m.get("reference")
+        if ref:
+            lines += ["", f"The same photos through {ref.get('name', 'the reference network')}: style distance "
+                          f"{ref.get('style_distance', float('nan')):.4g}, content distance {ref.get('content_distance', float('nan')):.4g}."]
     else:
         lines += [f"Not evaluated yet: run `zoo evaluate {fm['ref']}`."]
     lines += ["", f"Licence: {fm['license']}", ""]

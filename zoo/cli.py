@@ -16,6 +16,7 @@ from typing import Annotated, Optional
 import typer
 
 from lit_modules.errors import StyleZooError
+from zoo import EVAL_SIZE
 
 app = typer.Typer(
     name="zoo",
@@ -133,20 +134,29 @@ ZooOpt = Annotated[Optional[str], typer.Option("--zoo", help="Zoo folder or fssp
 @app.command()
 def publish(
     run: Annotated[Path, typer.Argument(help="Training run folder (with checkpoints/last.ckpt) or a .ckpt file.")],
-    name: Annotated[str, typer.Option("--name", "-n", help="Model name: a-z, 0-9, '_' and '-'.")],
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Model name: a-z, 0-9, '_' and '-'.")] = None,
     zoo: ZooOpt = None,
     dtype: Annotated[str, typer.Option(help="Weight dtype on disk: fp16 or fp32.")] = "fp16",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check and report; write nothing.")] = False,
     card_dir: Annotated[Optional[Path], typer.Option(help="Also write the card as CARD_DIR/NAME.md (+ NAME.jpg sample), e.g. model_cards.")] = None,
     sample: Annotated[Optional[Path], typer.Option(help="Photo stylised for the card's sample; else a Kodak photo from ../shared/assets, if present.")] = None,
     no_sample: Annotated[bool, typer.Option("--no-sample", help="Publish without a sample image.")] = False,
+    style: Annotated[Optional[str], typer.Option("--style", "-s", help="For a run of several styles: the one to publish.")] = None,
+    all_styles: Annotated[bool, typer.Option("--all-styles", help="For a run of several styles: publish each under its own name.")] = False,
 ) -> None:
     """Publish a trained network as the next version NAME@N: safetensors weights, config, model card."""
-    from zoo.publish import DEFAULT_SAMPLE, publish as run_publish
+    from zoo.publish import DEFAULT_SAMPLE, publish as run_publish, publish_all
 
+    if all_styles == (name is not None):
+        fail("give --name NAME (with --style for a run of several styles), or --all-styles", 2)
+    kw = dict(zoo=zoo, dtype=dtype, dry_run=dry_run, card_dir=card_dir, sample=None if no_sample else (sample or DEFAULT_SAMPLE))
     with errors_as_exit():
-        r = run_publish(run, name, zoo=zoo, dtype=dtype, dry_run=dry_run, card_dir=card_dir,
-                        sample=None if no_sample else (sample or DEFAULT_SAMPLE))
+        results = publish_all(run, **kw) if all_styles else [run_publish(run, name, style=style, **kw)]
+    for r in results:
+        _publish_line(r)
+
+
+def _publish_line(r: dict) -> None:
     if r["dry_run"]:
         typer.echo(f"dry run: would publish {r['ref']} to {r['zoo']} ({r['bytes'] / 1e6:.2f} MB, sha256 {r['sha256'][:12]})")
     else:
@@ -211,7 +221,7 @@ _T = Temporal()
 
 @app.command()
 def apply(
-    ref: Annotated[str, typer.Argument(help="Model: NAME or NAME@VERSION (see zoo list).")],
+    ref: Annotated[str, typer.Argument(help="Model: NAME or NAME@VERSION (see zoo list); a blend of styles trained together: starry+wave or starry:0.7+wave:0.3.")],
     inputs: Annotated[list[str], typer.Argument(help="Photos, videos (.mp4, .mov, .mkv, .webm, .avi), folders or globs.")],
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output file (one input only); else INPUT_MODEL.jpg (or .mp4) beside each input.")] = None,
     out_dir: Annotated[Optional[Path], typer.Option("--out-dir", help="Folder for the outputs (same file names).")] = None,
@@ -302,14 +312,13 @@ def train(
     if resume is None and (style is None) == (style_image is None):
         fail("give exactly one of --style NAME or --style-image PATH (or --resume RUN_DIR)", 2)
     with errors_as_exit():
-        quiet_lightning()
         summary = run_train(
             dict(style=style, style_image=None if style_image is None else str(style_image), data=data, image_size=image_size, style_size=style_size,
                  batch_size=batch_size, max_steps=steps, max_time=max_time, content_weight=content_weight,
                  style_weight=style_weight, tv_weight=tv_weight, lr=lr, width=width, devices=devices, num_nodes=num_nodes,
                  strategy=strategy, accelerator=accelerator, precision=precision, channels_last=channels_last, compile=compile,
                  streaming=streaming, seed=seed, out=None if out is None else str(out), run_id=run_id),
-            preset=preset, resume=resume, progress=not quiet,
+            preset=preset, resume=resume, progress=not quiet, before_fit=quiet_lightning,
         )
     if summary.get("rank", 0) == 0:
         t = summary["final_loss"]
@@ -323,7 +332,7 @@ def evaluate(
     ref: Annotated[str, typer.Argument(help="Model: NAME or NAME@VERSION.")],
     data: Annotated[Optional[Path], typer.Option(help="Folder of photos; else ../shared/assets/photos-1k/val.")] = None,
     limit: Annotated[int, typer.Option(min=1, help="Use the first N photos (sorted by name).")] = 8,
-    size: Annotated[int, typer.Option(min=32, help="Long side of the photos, px.")] = 256,
+    size: Annotated[int, typer.Option(min=32, help="Long side of the photos and the painting, px.")] = EVAL_SIZE,
     style_image: Annotated[Optional[Path], typer.Option(help="Painting to compare with; else the model's named style.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     no_save: Annotated[bool, typer.Option("--no-save", help="Print only; do not write the metrics into the zoo and card.")] = False,
@@ -338,7 +347,8 @@ def evaluate(
                          device=resolve_device(device), save=not no_save, card_dir=card_dir)
     m = r["metrics"]
     typer.echo(f"{r['ref']} on {m['images']} photos at {m['size']} px: style distance {m['style_distance']:.4g}, "
-               f"content distance {m['content_distance']:.4g}, SSIM {m['ssim']:.3f}, "
+               f"content distance {m['content_distance']:.4g}, SSIM {m['ssim']:.3f}, layout SSIM {m['layout_ssim']:.3f}, "
+               f"black (worst photo) {100 * m['black_max']:.3f} %, "
                f"{m['speed']['ms_per_mp']:.0f} ms/MP ({m['speed']['device']})" + ("" if no_save else "; saved"))
 
 
@@ -357,8 +367,16 @@ def export(
     typer.echo(f"exported {r['ref']} to {r['path']} ({r['bytes'] / 1e6:.2f} MB); verified, max |diff| {r['max_abs_diff']:.1e}")
 
 
+from zoo.cli_styles import styles as _styles  # noqa: E402
+
+app.command("styles")(_styles)
+from zoo import cli_share  # noqa: E402,F401  (push, pull and serve register themselves on app)
+
+
 def main() -> None:
-    app()
+    from zoo.cli import app as full_app  # under `python -m zoo.cli` this module runs twice: use the registered copy
+
+    full_app()
 
 
 if __name__ == "__main__":

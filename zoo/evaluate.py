@@ -4,15 +4,19 @@ Metrics (all on the caffe VGG-19, the loss network Johnson et al. and Gatys et a
 
 - **style distance**: mean over relu1_1, relu2_1, relu3_1, relu4_1, relu5_1 of
   ``||G(out) - G(style)||² / ||G(style)||²`` (Gram matrices normalised by C*H*W, see
-  ``lit_modules.losses.gram``), with the painting resized to ``style_size`` px (long side);
+  ``lit_modules.losses.gram``), with the painting resized to the photos' size (long side);
   lower = closer to the painting's textures.
 - **content distance**: ``||F(out) - F(photo)||² / ||F(photo)||²`` at relu4_2; lower = more of
   the photo's structure kept.
-- **SSIM** of the output to the photo (torchmetrics, RGB, data range 1).
+- **SSIM** of the output to the photo (torchmetrics, RGB, data range 1), and **layout SSIM**:
+  of luminance, both downscaled to 128 px (texture blurred away: is the subject still there?).
+- **black**: the worst photo's share of non-dark pixels (luminance > 0.1) clipped to black (every
+  channel <= 0.02), the "droplet" artefact of under-trained instance-norm networks.
 - **ms per megapixel** of the network's forward pass on the current device (512x512, median of 3).
 
 Each is the mean over the photo set (default: the first 8 photos, sorted by name, of
-``../shared/assets/photos-1k/val`` at 256 px; users pass ``--data DIR``). ``metrics_for`` takes any
+``../shared/assets/photos-1k/val``, none of them seen in training, at 512 px, the size people
+apply at; users pass ``--data DIR``). ``metrics_for`` takes any
 callable, so other networks (bench/quality.py's references) are measured the same way.
 """
 from __future__ import annotations
@@ -24,8 +28,10 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from lit_modules.errors import StyleZooError
+from zoo import EVAL_SIZE as DEFAULT_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = (ROOT / ".." / "shared" / "assets" / "photos-1k" / "val").resolve()
@@ -81,32 +87,65 @@ def style_distance(features: dict, target: dict) -> float:
         float(((gram(features[k]) - target[k]).pow(2).sum() / target[k].pow(2).sum()).item()) for k in STYLE_LAYERS)
 
 
+def black_fraction(y: torch.Tensor, x: torch.Tensor) -> float:
+    """Share of the photo's non-dark pixels (luminance > 0.1) that the output clips to black (every
+    channel <= 0.02): the instance-norm "droplet" artefact of under-trained networks. (1, 3, H, W)."""
+    lum = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1)  # (1, H, W)
+    lit = lum > 0.1
+    black = (y <= 0.02).all(dim=1) & lit
+    return float(black.sum()) / max(1, int(lit.sum()))
+
+
+def layout_ssim(y: torch.Tensor, x: torch.Tensor, side: int = 128) -> float:
+    """SSIM of luminance with both images downscaled to a ``side`` px long side: the texture is
+    blurred away, the layout (is the face still there?) is kept."""
+    from torchmetrics.functional.image import structural_similarity_index_measure as ssim
+
+    h, w = x.shape[-2:]
+    size = (max(8, round(h * side / max(h, w))), max(8, round(w * side / max(h, w))))
+    wts = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
+    small = [F.interpolate((t * wts).sum(1, keepdim=True), size=size, mode="area") for t in (y, x)]
+    return float(ssim(small[0], small[1], data_range=1.0).item())
+
+
 @torch.inference_mode()
 def metrics_for(
     fn: Callable[[torch.Tensor], torch.Tensor],
     photos: list[Path],
     style_image: str | os.PathLike,
-    size: int = 256,
-    style_size: int = 256,
+    size: int = DEFAULT_SIZE,
+    style_size: int | None = None,
     device: str = "cpu",
+    per_photo: bool = False,
 ) -> dict:
-    """Mean style distance, content distance and SSIM of ``fn`` (RGB [0,1] -> RGB [0,1]) over ``photos``."""
+    """Mean style distance, content distance, SSIM and layout SSIM of ``fn`` (RGB [0,1] -> RGB [0,1])
+    over ``photos`` at ``size`` px, the painting at ``style_size`` px (default: the same size), and
+    the worst photo's black-clipped share (``black_max``, a fraction)."""
     from torchmetrics.functional.image import structural_similarity_index_measure as ssim
 
     from lit_modules.vgg import VGG19Features
     from zoo.images import load_image
 
     vgg = VGG19Features(layers=STYLE_LAYERS + (CONTENT_LAYER,), backbone="caffe").to(device)
-    target = style_targets(vgg, style_image, style_size, device)
-    sd, cd, ss = [], [], []
+    target = style_targets(vgg, style_image, style_size or size, device)
+    rows = []
     for p in photos:
         x = load_image(p, size).to(device)
         y = fn(x).float().clamp(0, 1)
         fy, fx = vgg(y), vgg(x, (CONTENT_LAYER,))
-        sd.append(style_distance(fy, target))
-        cd.append(float(((fy[CONTENT_LAYER] - fx[CONTENT_LAYER]).pow(2).sum() / fx[CONTENT_LAYER].pow(2).sum()).item()))
-        ss.append(float(ssim(y, x, data_range=1.0).item()))
-    return {"style_distance": statistics.fmean(sd), "content_distance": statistics.fmean(cd), "ssim": statistics.fmean(ss)}
+        rows.append({
+            "photo": p.name,
+            "style_distance": style_distance(fy, target),
+            "content_distance": float(((fy[CONTENT_LAYER] - fx[CONTENT_LAYER]).pow(2).sum() / fx[CONTENT_LAYER].pow(2).sum()).item()),
+            "ssim": float(ssim(y, x, data_range=1.0).item()),
+            "layout_ssim": layout_ssim(y, x),
+            "black": black_fraction(y, x),
+        })
+    out = {k: statistics.fmean(r[k] for r in rows) for k in ("style_distance", "content_distance", "ssim", "layout_ssim")}
+    out["black_max"] = max(r["black"] for r in rows)
+    if per_photo:
+        out["photos"] = rows
+    return out
 
 
 def style_image_of(entry) -> Path:
@@ -126,7 +165,7 @@ def evaluate(
     zoo: str | None = None,
     data: str | os.PathLike | None = None,
     limit: int = 8,
-    size: int = 256,
+    size: int = DEFAULT_SIZE,
     style_image: str | os.PathLike | None = None,
     device: str = "cpu",
     save: bool = True,
@@ -140,7 +179,7 @@ def evaluate(
     net, entry, dtype = load_model(ref, zoo, device, "auto")
     photos = photo_set(data, limit)
     style_path = Path(style_image) if style_image else style_image_of(entry)
-    style_size = int(entry.config.get("style_size") or size)
+    style_size = size  # the painting at the output's size: strokes compared at the scale people see
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         return net(x.to(dtype))

@@ -7,6 +7,7 @@ the input unless asked.
 """
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 import warnings
@@ -44,28 +45,54 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+class ImageTooLarge(ImageError):
+    """More pixels than allowed (a likely decompression bomb, or over a server's limit)."""
+
+
+class NotAnImage(ImageError):
+    """Bytes Pillow cannot identify as an image."""
+
+
 def read_image(path: str | os.PathLike) -> Image.Image:
     """Open, fully decode and orient an image as RGB. Raises ImageError."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
+    return _decode(path, str(path), MAX_PIXELS)
+
+
+def decode_image(data: bytes, label: str = "upload", max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Image bytes (an upload) -> oriented RGB; same checks as ``read_image``, with a pixel limit."""
+    return _decode(io.BytesIO(data), label, max_pixels)
+
+
+def _decode(src, label: str, max_pixels: int) -> Image.Image:
     old_max, old_trunc = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
-    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = MAX_PIXELS, False
+    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = max_pixels, False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            with Image.open(src) as img:
+                if img.width * img.height > max_pixels:  # checked before decoding a single pixel
+                    raise Image.DecompressionBombError(label)
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 return _to_rgb(img)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{path}: image too large (over {MAX_PIXELS:,} pixels), refused as a possible decompression bomb") from None
+        raise ImageTooLarge(f"{label}: image too large (over {max_pixels:,} pixels), refused as a possible decompression bomb") from None
     except Image.UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image file Pillow can read") from None
+        raise NotAnImage(f"{label}: not an image file Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: cannot decode image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        raise ImageError(f"{label}: cannot decode image ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     finally:
         Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = old_max, old_trunc
+
+
+def encode_image(img: Image.Image, fmt: str = "JPEG", quality: int = 92) -> bytes:
+    """An RGB image as JPEG / PNG / WEBP bytes (for responses; files go through ``save_image``)."""
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
+    return buf.getvalue()
 
 
 def resize_long_side(img: Image.Image, size: int | None) -> Image.Image:

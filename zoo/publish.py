@@ -48,6 +48,20 @@ def _plain(x):
     return json.loads(json.dumps(x, default=str))
 
 
+def _style_meta(style: dict) -> dict:
+    """A run's style record, completed from the named style's config (title, artist, licence...)."""
+    style = dict(style)
+    if style.get("name"):
+        try:
+            from zoo import styles
+
+            meta = styles.get(style["name"])
+            style = {**meta.meta(), "file": meta.file, "sha256": meta.sha256, **style}
+        except StyleZooError:
+            pass
+    return style
+
+
 def read_run(source: str | os.PathLike) -> dict:
     """{"weights": {name: tensor}, "config": dict, "style": dict, "training": dict, "checkpoint": path}."""
     ckpt_path, run = find_checkpoint(source)
@@ -64,15 +78,8 @@ def read_run(source: str | os.PathLike) -> dict:
     hp = _plain(dict(ckpt.get("hyper_parameters") or {}))
     if "config" in hp and isinstance(hp["config"], dict) and "width" not in hp:
         hp = hp["config"]  # a module that saved one config dict
-    style = dict(hp.pop("style", None) or {})
-    if style.get("name"):
-        try:
-            from zoo import styles
-
-            meta = styles.get(style["name"])
-            style = {**meta.meta(), "file": meta.file, "sha256": meta.sha256, **style}
-        except StyleZooError:
-            pass
+    style = hp.pop("style", None) or {}
+    style = [_style_meta(s) for s in style] if isinstance(style, list) else _style_meta(style)
     training = {"steps": ckpt.get("global_step"), "precision": hp.get("precision")}
     if run is not None and (run / "summary.json").is_file():
         try:
@@ -84,6 +91,54 @@ def read_run(source: str | os.PathLike) -> dict:
             if alias in summary and "wall_seconds" not in training:
                 training["wall_seconds"] = summary[alias]
     return {"weights": weights, "config": hp, "style": style, "training": _plain(training), "checkpoint": str(ckpt_path)}
+
+
+def run_styles(run: dict) -> list[str]:
+    """The style names a run's network holds (one for a plain network)."""
+    st = run["style"]
+    return [x.get("name", "") for x in st] if isinstance(st, list) else [st.get("name", "")]
+
+
+def select_style(run: dict, style: str | None) -> dict:
+    """A run whose network holds several styles (conditional instance norm) -> the plain network of
+    one of them, with that style's record and a ``family`` (all styles, this one's index, and the
+    hash of the shared convolutions, which ``zoo apply a+b`` checks before blending)."""
+    if not isinstance(run["style"], list):
+        if style and style != run["style"].get("name"):
+            raise PublishError(f"this run learned one style ({run['style'].get('name')}), not {style!r}")
+        return run
+    names = run_styles(run)
+    if not style:
+        raise PublishError(f"this run's network holds {len(names)} styles; choose one with --style ({', '.join(names)}) or use --all-styles")
+    if style not in names:
+        raise PublishError(f"this run has no style {style!r}; its styles: {', '.join(names)}")
+    from lit_modules.transformer_net import TransformerNet
+
+    k = names.index(style)
+    cfg = run["config"]
+    net = TransformerNet(width=float(cfg.get("width", 1.0)), num_residual=int(cfg.get("num_residual", 5)), styles=len(names))
+    try:
+        net.load_state_dict(run["weights"])
+    except RuntimeError as e:
+        raise PublishError(f"checkpoint weights do not fit a {len(names)}-style TransformerNet: {str(e).splitlines()[0][:160]}") from None
+    weights = net.specialize(k).state_dict()
+    sw = cfg.get("style_weight")
+    config = {**cfg, "style_weight": sw[k] if isinstance(sw, list) else sw,
+              "family": {"styles": names, "index": k, "shared_sha256": shared_hash(weights)}}
+    return {**run, "weights": weights, "style": run["style"][k], "config": config}
+
+
+def shared_hash(weights: dict[str, torch.Tensor]) -> str:
+    """sha256 of the convolutions (fp16, sorted keys): equal for the styles of one conditional network."""
+    import hashlib
+
+    from lit_modules.transformer_net import norm_keys
+
+    h = hashlib.sha256()
+    for k in sorted(set(weights) - norm_keys(weights)):
+        h.update(k.encode())
+        h.update(weights[k].detach().to("cpu", torch.float16).contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def weights_bytes(weights: dict[str, torch.Tensor], config: dict, dtype: str) -> tuple[bytes, int]:
@@ -124,11 +179,14 @@ def publish(
     card_dir: str | os.PathLike | None = None,
     sample: str | os.PathLike | None = DEFAULT_SAMPLE,
     license: str | None = None,
+    style: str | None = None,
+    run: dict | None = None,
 ) -> dict:
-    """Publish the next version of ``name``. Returns a summary dict (ref, file, sha256, bytes, card...)."""
+    """Publish the next version of ``name`` (for a run of several styles: its ``style``).
+    Returns a summary dict (ref, file, sha256, bytes, card...)."""
     validate_name(name)
     z = Zoo(zoo)
-    run = read_run(source)
+    run = select_style(run or read_run(source), style)
     data, params = weights_bytes(run["weights"], run["config"], dtype)
     sample_path = Path(sample) if sample else None
     if sample_path is not None and not sample_path.is_file():
@@ -163,6 +221,12 @@ def publish(
     if card_dir is not None:
         out["card_copy"] = str(write_card_copy(entry, card_dir))
     return out
+
+
+def publish_all(source: str | os.PathLike, **kw) -> list[dict]:
+    """Publish every style of a conditional network's run under its own name (starry, wave...)."""
+    run = read_run(source)
+    return [publish(source, name, style=name, run=run, **kw) for name in run_styles(run)]
 
 
 def write_card_copy(entry, card_dir: str | os.PathLike) -> Path:

@@ -1,18 +1,25 @@
-"""Named styles: ``configs/styles/<name>.yaml`` -> painting metadata + a local image file.
+"""Named styles: ``<name>.yaml`` -> painting metadata + a local image file.
 
-The image is looked up in the style cache directory (``$STYLE_ZOO_STYLE_DIR``, else
-``$XDG_CACHE_HOME/style-zoo/styles``, else ``~/.cache/style-zoo/styles``). If it is not there
-and downloads are allowed (``STYLE_ZOO_OFFLINE`` unset), it is fetched from the config's URL and
-verified against its sha256; otherwise the error says exactly where to put the file.
+Styles are described by ``configs/styles/<name>.yaml`` (shipped; the public-domain painting
+ships beside it as package data) and by ``<style folder>/<name>.yaml`` (yours: adds a style, or
+replaces a shipped one's description). The style folder is ``$STYLE_ZOO_STYLE_DIR``, else
+``$XDG_CACHE_HOME/style-zoo/styles``, else ``~/.cache/style-zoo/styles``.
+
+A style's image is looked up, in order: the style folder (an override: used as it is), then the
+painting beside the style's YAML (a shipped one must match its sha256), then the YAML's URL
+(downloaded into the style folder and verified, unless ``STYLE_ZOO_OFFLINE`` is set). If none
+works, the error says exactly where to put the file.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import os
 import tempfile
 import urllib.request
 from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -35,13 +42,18 @@ class Style:
     artist: str
     year: str
     license: str
-    file: str
-    url: str
-    sha256: str
+    file: str  # the painting's file name (beside the YAML, or in the style folder)
+    url: str = ""  # where the painting comes from (its source); downloaded from if no local copy
+    sha256: str = ""  # of the shipped / downloaded painting
     weights: dict = field(default_factory=dict)  # recommended {"gatys": {...}, "fast": {...}}
+    config: Path | None = field(default=None, compare=False)  # the YAML this came from
 
     def meta(self) -> dict:
         return {"name": self.name, "title": self.title, "artist": self.artist, "year": self.year, "license": self.license}
+
+
+REQUIRED = ("title", "artist", "year", "license", "file")
+OPTIONAL = ("url", "sha256", "weights")
 
 
 def style_dir() -> Path:
@@ -51,9 +63,18 @@ def style_dir() -> Path:
     return cache / "style-zoo" / "styles"
 
 
+def package_dir() -> Path:
+    """Where the shipped style YAMLs and their paintings live (package data of ``configs``)."""
+    return Path(str(resources.files("configs").joinpath("styles")))
+
+
 def _configs() -> dict[str, Path]:
-    root = resources.files("configs").joinpath("styles")
-    return {Path(p.name).stem: Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml")}
+    """name -> YAML; the style folder's YAMLs add styles and replace shipped ones of the same name."""
+    found = {p.stem: p for p in sorted(package_dir().glob("*.yaml"))}
+    user = style_dir()
+    if user.is_dir():
+        found.update({p.stem: p for p in sorted(user.glob("*.yaml")) if p.is_file()})
+    return found
 
 
 def names() -> list[str]:
@@ -67,8 +88,21 @@ def get(name: str) -> Style:
         close = difflib.get_close_matches(name, configs, n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise StyleNotFound(f"unknown style {name!r}; {hint}valid styles: {', '.join(sorted(configs))}")
-    data = yaml.safe_load(configs[name].read_text())
-    return Style(name=name, **{k: (str(v) if k not in ("weights",) else v) for k, v in data.items()})
+    path = configs[name]
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read this style ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a style YAML must be a mapping with {', '.join(REQUIRED)}")
+    missing = [k for k in REQUIRED if not data.get(k)]
+    unknown = sorted(set(data) - set(REQUIRED) - set(OPTIONAL))
+    if missing or unknown:
+        what = "; ".join(x for x in (f"missing {', '.join(missing)}" if missing else "",
+                                     f"unknown keys {', '.join(unknown)}" if unknown else "") if x)
+        raise ConfigError(f"{path}: {what} (a style needs {', '.join(REQUIRED)}; may give {', '.join(OPTIONAL)})")
+    values = {k: str(v) for k, v in data.items() if k != "weights"}
+    return Style(name=name, weights=data.get("weights") or {}, config=path, **values)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -79,6 +113,32 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+@lru_cache(maxsize=64)
+def _sha256_cached(path: str, size: int, mtime_ns: int) -> str:
+    return sha256_file(path)
+
+
+def _verified(style: Style, path: Path) -> Path:
+    """A shipped painting, after its sha256 check (once per process and file version)."""
+    st = path.stat()
+    got = _sha256_cached(str(path), st.st_size, st.st_mtime_ns)
+    if style.sha256 and got != style.sha256:
+        raise StyleNotFound(f"{path} is damaged (sha256 {got[:12]}..., expected {style.sha256[:12]}...): "
+                            f"reinstall style-zoo, or put a good {style.file} in {style_dir()}")
+    return path
+
+
+def locate(style: Style) -> tuple[Path | None, str]:
+    """(local image file or None, where it is: "style folder", "shipped", "download" or "missing"); no network."""
+    user = style_dir() / style.file
+    if user.is_file():
+        return user, "style folder"
+    beside = style.config.parent / style.file if style.config is not None else None
+    if beside is not None and beside.is_file():
+        return _verified(style, beside), ("shipped" if style.config.parent == package_dir() else "style folder")
+    return None, ("download" if style.url and not os.environ.get(ENV_OFFLINE) else "missing")
+
+
 def _download(style: Style, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
@@ -87,7 +147,7 @@ def _download(style: Style, dest: Path) -> None:
             while block := r.read(1 << 20):
                 f.write(block)
         got = sha256_file(tmp)
-        if got != style.sha256:
+        if style.sha256 and got != style.sha256:
             raise StyleNotFound(f"downloaded {style.url} but its sha256 is {got[:12]}..., expected {style.sha256[:12]}...")
         os.replace(tmp, dest)
     finally:
@@ -95,23 +155,22 @@ def _download(style: Style, dest: Path) -> None:
 
 
 def resolve(name: str) -> Path:
-    """The local image file of a named style (downloading it once if allowed)."""
+    """The local image file of a named style: style folder, then shipped, then downloaded once if allowed."""
     style = get(name)
-    path = style_dir() / style.file
-    if path.is_file():
+    path, where = locate(style)
+    if path is not None:
         return path
-    if not os.environ.get(ENV_OFFLINE):
+    dest = style_dir() / style.file
+    if where == "download":
         try:
-            _download(style, path)
-            return path
+            _download(style, dest)
+            return dest
         except StyleNotFound:
             raise
         except Exception:
             pass  # no network: fall through to the instructions
-    raise StyleNotFound(
-        f"style {name!r} needs {style.file}: put it in {style_dir()} (or point {ENV_DIR} at its folder), "
-        f"or download it from {style.url}"
-    )
+    source = f", or download it from {style.url}" if style.url else ""
+    raise StyleNotFound(f"style {name!r} needs {style.file}: put it in {style_dir()} (or point {ENV_DIR} at its folder){source}")
 
 
 def recommended(name: str, kind: str) -> dict:
@@ -120,3 +179,28 @@ def recommended(name: str, kind: str) -> dict:
     if kind not in ("gatys", "fast"):
         raise ConfigError(f"unknown weight kind {kind!r}")
     return dict(weights.get(kind, {}))
+
+
+def catalogue(zoo: str | None = None) -> list[dict]:
+    """Every named style: its painting's provenance, where its image comes from, and the models trained on it.
+
+    ``models`` lists ``(ref, layer)`` for the latest version of each zoo model (the user's zoo
+    ``zoo``, then the built-in layer) whose style is this one. Reads only local files.
+    """
+    from zoo.index import ZooStack
+
+    by_style: dict[str, list[tuple[str, str]]] = {}
+    for entry, layer in ZooStack(zoo).entries():
+        style_name = (entry.info.get("style") or {}).get("name")
+        if style_name:
+            by_style.setdefault(style_name, []).append((entry.ref, layer))
+    rows = []
+    for name in names():
+        style = get(name)
+        try:
+            path, where = locate(style)
+        except StyleNotFound:
+            path, where = None, "damaged"
+        row = {k: v for k, v in dataclasses.asdict(style).items() if k not in ("weights", "config")}
+        rows.append({**row, "painting": where, "path": str(path) if path else "", "models": by_style.get(name, [])})
+    return rows

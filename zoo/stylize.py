@@ -45,6 +45,7 @@ def run_stylize(
     overwrite_input: bool = False,
     progress: bool = True,
     on_stage: Callable | None = None,
+    on_step: Callable | None = None,
 ) -> dict:
     """Stylise ``content`` into ``output``; returns the report of ``lit_modules.gatys.stylize``."""
     cfg = build_config(style, dict(overrides or {}))
@@ -61,7 +62,7 @@ def run_stylize(
     from lit_modules.gatys import stylize  # lightning import: only once the inputs are known good
 
     out, report = stylize(content_t, style_ts, cfg, style_weights=weights, init_image=init_t, device=device,
-                          progress=progress, on_stage=on_stage)
+                          progress=progress, on_stage=on_stage, on_step=on_step)
     images.save_image(out, output)
     report["output"] = str(output)
     return report

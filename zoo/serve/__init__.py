@@ -1,0 +1,1 @@
+"""`zoo serve`: the web page and its API (``zoo.serve.app.create_app``). Imports no Lightning."""

@@ -1,0 +1,232 @@
+"""`zoo serve`: one page and the small JSON/HTTP API it uses (FastAPI; OpenAPI docs at /docs).
+
+    GET  /                          the page (zoo/serve/static/index.html, read once at start)
+    GET  /api/models                every model (latest version; user zoo over the built-in layer)
+    GET  /api/models/{ref}/sample   a model's sample picture (JPEG)
+    POST /api/apply                 multipart photo + model, strength, preserve_color, size -> JPEG/PNG
+    GET  /api/styles                named paintings for the optional Gatys run
+    POST /api/gatys                 multipart photo + style, size, steps -> {"job": id}
+    GET  /api/gatys/{job}/events    server-sent events: start, stage i/n, step k/n, tick, done | error
+    GET  /api/gatys/{job}/result    the Gatys result (JPEG)
+
+No path from a request reaches the file system: model refs must match ``NAME[@N]`` and are looked
+up in the zoo's index, whose own paths are checked to stay inside the zoo; job ids are looked up in
+memory; uploads are decoded from memory. Models load once (sha256-verified) and stay cached;
+inference runs one request at a time in a worker thread (torch already uses every core), so
+concurrent requests queue and all succeed. This module imports no Lightning: the Gatys run, which
+needs it, happens in a subprocess (``zoo/serve/gatys.py``).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from lit_modules.errors import ConfigError, StyleZooError
+from zoo.images import ImageError, ImageTooLarge, NotAnImage
+from zoo.index import IntegrityError, InvalidName, ModelNotFound, ZooStack, _safe_rel, parse_ref
+
+STATIC = Path(__file__).resolve().parent / "static"
+MAX_UPLOAD_BYTES = 25 << 20  # 25 MB: a phone photo fits; anything bigger is refused with 413
+MAX_PIXELS = 50_000_000  # decoded size limit (a 50 MP photo), checked before decoding
+MAX_SIDE = 1024  # results' long side at most this (the page is for quick looks; zoo apply does any size)
+DEFAULT_SIDE = 512
+CACHE_MODELS = 8
+FORMATS = {"jpeg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png")}
+
+
+def status_of(e: StyleZooError) -> int:
+    """HTTP status of a library error."""
+    if isinstance(e, (ModelNotFound, InvalidName)):
+        return 404
+    if isinstance(e, ImageTooLarge):
+        return 413
+    if isinstance(e, NotAnImage):
+        return 415
+    if isinstance(e, IntegrityError):
+        return 500  # the server's own model file is broken: not the client's fault
+    if isinstance(e, (ImageError, ConfigError)):
+        return 400
+    return 400
+
+
+def one_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+
+
+class BodyLimit:
+    """ASGI middleware: a POST body over ``limit`` bytes gets 413, by its Content-Length before it is
+    read, or (chunked uploads) as soon as the bytes received pass the limit."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            return await self.app(scope, receive, send)
+        length = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.limit:
+            response = JSONResponse({"detail": f"upload too large: {int(length) / 1e6:.1f} MB (limit {self.limit / 1e6:.0f} MB)"},
+                                    status_code=413)
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def limited():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:  # raised inside the route's body parsing: FastAPI answers 413 {"detail"}
+                raise HTTPException(413, f"upload too large (limit {self.limit / 1e6:.0f} MB)")
+            return message
+
+        return await self.app(scope, limited, send)
+
+
+class ModelCache:
+    """Verified, loaded networks (and their Entry or Blend) keyed by the resolved (zoo, name, version,
+    sha256, weight) of each part, so a new version is loaded when it appears; at most ``size``, LRU."""
+
+    def __init__(self, zoo: str | None, size: int = CACHE_MODELS) -> None:
+        self.zoo, self.size = zoo, size
+        self.nets: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+        self.loads = 0  # how many times a model file was read (tests check the cache works)
+
+    def get(self, ref: str):
+        """``name[@N]`` or a blend of styles trained together (``a:0.7+b:0.3``) -> (net, Entry or Blend)."""
+        from zoo.apply import load_model, parse_blend
+
+        stack = ZooStack(self.zoo)
+        parts = parse_blend(ref) if ("+" in ref or ":" in ref) else [(ref, 1.0)]
+        entries = [stack.resolve(name) for name, _ in parts]  # unknown names: 404 before any loading
+        key = tuple((e.zoo.url, e.name, e.version, e.info.get("sha256"), w) for e, (_, w) in zip(entries, parts))
+        pinned = entries[0].ref if len(parts) == 1 else "+".join(f"{e.ref}:{w:g}" for e, (_, w) in zip(entries, parts))
+        with self.lock:
+            if key in self.nets:
+                self.nets.move_to_end(key)
+                return self.nets[key]
+            net, entry, _ = load_model(pinned, self.zoo, "cpu", "fp32")  # zoo apply's own loader (sha256-verified)
+            self.loads += 1
+            self.nets[key] = (net, entry)
+            while len(self.nets) > self.size:
+                self.nets.popitem(last=False)
+            return net, entry
+
+
+def stylize_bytes(cache: ModelCache, infer_lock: threading.Lock, data: bytes, ref: str, strength: float,
+                  preserve_color: bool, size: int, fmt: str) -> tuple[bytes, dict]:
+    """Upload bytes -> stylised image bytes (runs in a worker thread)."""
+    import torch
+
+    from zoo.apply import stylize_tensor, to_pil_inplace
+    from zoo.images import decode_image, encode_image, pil_to_tensor, resize_long_side
+
+    net, entry = cache.get(ref)  # unknown model: 404 before the photo is even decoded
+    img = decode_image(data, "the uploaded file", MAX_PIXELS)
+    if max(img.size) > size:
+        img = resize_long_side(img, size)
+    x = pil_to_tensor(img)  # (1, 3, H, W) RGB [0, 1]
+    t0 = time.perf_counter()
+    with infer_lock:
+        y = stylize_tensor(net, x, tile=None, strength=strength, preserve_color=preserve_color, dtype=torch.float32)
+    ms = (time.perf_counter() - t0) * 1000
+    out = encode_image(to_pil_inplace(y), FORMATS[fmt][0])
+    return out, {"ref": entry.ref, "width": img.width, "height": img.height, "ms": ms}
+
+
+def model_list(zoo: str | None) -> list[dict]:
+    out = []
+    for entry, layer in ZooStack(zoo).entries():
+        style = entry.info.get("style") or {}
+        m = entry.info.get("metrics") or {}
+        out.append({
+            "ref": entry.ref, "name": entry.name, "version": entry.version, "layer": layer,
+            "title": style.get("title") or style.get("name") or entry.name, "artist": style.get("artist"),
+            "year": style.get("year"), "painting_license": style.get("license"),
+            "sample": f"/api/models/{entry.ref}/sample" if entry.info.get("sample") else None,
+            "ms_per_mp": (m.get("speed") or {}).get("ms_per_mp"), "origin": (entry.info.get("origin") or {}).get("source"),
+        })
+    return out
+
+
+def create_app(zoo: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES, gatys: bool = True) -> FastAPI:
+    """The web app over the zoo at ``zoo`` (default: $STYLE_ZOO_HOME, else the user cache) + built-in models."""
+    ZooStack(zoo).entries()  # a broken index fails at start, not on the first request
+    page = (STATIC / "index.html").read_text(encoding="utf-8")
+    app = FastAPI(title="Style Zoo", version="1", summary="Stylise photos with the zoo's networks.",
+                  description="The API behind the `zoo serve` page. Errors are JSON `{\"detail\": \"one line\"}`.")
+    app.state.cache = cache = ModelCache(zoo)
+    infer_lock = threading.Lock()
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        errs = exc.errors()
+        e = errs[0] if errs else {}
+        where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
+        return JSONResponse({"detail": f"{where or 'request'}: {e.get('msg', 'invalid')}"}, status_code=422)
+
+    app.add_middleware(BodyLimit, limit=max_upload_bytes + 65536)  # + room for the multipart framing
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @app.get("/api/models", summary="Every model in the zoo (latest versions), user models first")
+    def models() -> list[dict]:
+        try:
+            return model_list(zoo)
+        except StyleZooError as e:
+            raise HTTPException(500, one_line(e)) from None
+
+    @app.get("/api/models/{ref}/sample", summary="A model's sample picture (JPEG)",
+             responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "unknown model or no sample"}})
+    def sample(ref: str) -> Response:
+        try:
+            parse_ref(ref)
+            entry = ZooStack(zoo).resolve(ref)
+            rel = entry.info.get("sample")
+            if not rel:
+                raise HTTPException(404, f"{entry.ref} has no sample picture")
+            data = entry.zoo.read_bytes(_safe_rel(rel))  # a path from the index, never from the request
+        except StyleZooError as e:
+            raise HTTPException(status_of(e), one_line(e)) from None
+        except FileNotFoundError:
+            raise HTTPException(404, f"{ref}: sample picture missing from the zoo") from None
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=300"})
+
+    @app.post("/api/apply", summary="Stylise a photo with a zoo model",
+              responses={200: {"content": {"image/jpeg": {}, "image/png": {}}},
+                         404: {"description": "unknown model"}, 413: {"description": "photo too large"},
+                         415: {"description": "not an image"}, 422: {"description": "bad parameter"}})
+    async def apply(
+        image: UploadFile = File(..., description="The photo (JPEG, PNG, WebP, ...)."),
+        model: str = Form(..., description="NAME or NAME@VERSION as listed by /api/models, or a blend of styles trained "
+                                           "together: a+b, a:0.7+b:0.3."),
+        strength: float = Form(1.0, ge=0.0, le=1.0, description="0 = the photo, 1 = fully stylised."),
+        preserve_color: bool = Form(False, description="Keep the photo's colours (transfer luminance only)."),
+        size: int = Form(DEFAULT_SIDE, ge=64, le=MAX_SIDE, description="Long side of the result, px (never upscaled)."),
+        format: str = Form("jpeg", pattern="^(jpeg|png)$", description="jpeg or png."),
+    ) -> Response:
+        data = await image.read(max_upload_bytes + 1)
+        if len(data) > max_upload_bytes:
+            raise HTTPException(413, f"upload too large (limit {max_upload_bytes / 1e6:.0f} MB)")
+        if not data:
+            raise HTTPException(400, "the uploaded file is empty")
+        try:
+            out, info = await run_in_threadpool(stylize_bytes, cache, infer_lock, data, model, strength, preserve_color, size, format)
+        except StyleZooError as e:
+            raise HTTPException(status_of(e), one_line(e)) from None
+        headers = {"X-Model": info["ref"], "X-Inference-Ms": f"{info['ms']:.0f}", "X-Size": f"{info['width']}x{info['height']}"}
+        return Response(out, media_type=FORMATS[format][1], headers=headers)
+
+    if gatys:
+        from zoo.serve.gatys import add_routes
+
+        add_routes(app, max_upload_bytes)
+    return app
