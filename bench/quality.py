@@ -131,6 +131,7 @@ def main() -> None:
     ap.add_argument("--save-grid", default=None, help="folder to write side-by-side PNGs (photo | ours | reference)")
     args = ap.parse_args()
 
+    from lit_modules.errors import StyleZooError
     from zoo import styles
     from zoo.apply import load_model
     from zoo.images import load_image, save_image
@@ -144,7 +145,11 @@ def main() -> None:
         style_path = styles.resolve(style)
         models = []
         for ref in [style] + [r for r in extra if r.split("@")[0] == style]:
-            net, entry, dtype = load_model(ref, args.zoo, "cpu", "fp32")
+            try:
+                net, entry, dtype = load_model(ref, args.zoo, "cpu", "fp32")
+            except StyleZooError as e:
+                print(f"{style:16} {ref:18} not measured: {e}", flush=True)
+                continue
             models.append((entry.ref, lambda x, net=net: net(x)))
         if style in REFERENCES:
             models.append((f"engstrom/{REFERENCES[style]}", EngstromNet(ASSETS / "reference" / "engstrom" / REFERENCES[style])))
