@@ -1,11 +1,13 @@
 """GatysConfig: every setting of a Gatys run. Torch-free so the CLI can read its defaults fast."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from .errors import ConfigError
 
 OPTIMIZERS = ("lbfgs", "adam")
+LINE_SEARCHES = ("strong_wolfe", "none")
 
 
 @dataclass
@@ -20,6 +22,9 @@ class GatysConfig:
     min_size: int = 128  # coarse-to-fine starts here (no coarse stages if size <= min_size)
     scale_factor: float = 2.0
     optimizer: str = "lbfgs"
+    # L-BFGS step length: "strong_wolfe" line search, or "none" (a fixed step of lr, guarded: a
+    # step that makes the loss explode is thrown away and the line search takes over).
+    line_search: str = "strong_wolfe"
     lr: float | None = None
     content_weight: float = 1.0
     style_weight: float = 1.0
@@ -37,6 +42,8 @@ class GatysConfig:
     def check(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.line_search not in LINE_SEARCHES:
+            raise ConfigError(f"unknown line search {self.line_search!r}; choose one of {', '.join(LINE_SEARCHES)}")
         if self.size < 16:
             raise ConfigError(f"size must be >= 16 px, got {self.size}")
         if self.steps < 1:
@@ -45,8 +52,11 @@ class GatysConfig:
             raise ConfigError(f"scale_factor must be > 1, got {self.scale_factor}")
         if self.style_scale <= 0:
             raise ConfigError(f"style_scale must be > 0, got {self.style_scale}")
-        if min(self.content_weight, self.style_weight, self.tv_weight) < 0:
-            raise ConfigError("loss weights must be >= 0")
+        weights = (self.content_weight, self.style_weight, self.tv_weight)
+        if not all(math.isfinite(w) and w >= 0 for w in weights):
+            raise ConfigError("loss weights must be finite and >= 0")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive number, got {self.lr}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ConfigError(f"unknown precision {self.precision!r}; choose auto, bf16 or fp32")
 

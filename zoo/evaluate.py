@@ -96,6 +96,25 @@ def metrics_for(
     return {"style_distance": statistics.fmean(sd), "content_distance": statistics.fmean(cd), "ssim": statistics.fmean(ss)}
 
 
+@torch.inference_mode()
+def layout_ssim(y: torch.Tensor, x: torch.Tensor, side: int = 128) -> float:
+    """SSIM of luminance between ``y`` and ``x`` (1, 3, H, W) after both are shrunk to a ``side`` px
+    long side: texture is blurred away and the layout (a face, a skyline) is what is compared.
+    Content distance at relu4_2 can stay low while a face is painted over; this does not."""
+    import torch.nn.functional as F
+    from torchmetrics.functional.image import structural_similarity_index_measure as ssim
+
+    def luma(t: torch.Tensor) -> torch.Tensor:  # (1, 3, H, W) -> (1, 1, h, w), long side = side
+        h, w = t.shape[-2:]
+        s = side / max(h, w)
+        t = F.interpolate(t.float(), size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear", antialias=True, align_corners=False)
+        return (0.299 * t[:, :1] + 0.587 * t[:, 1:2] + 0.114 * t[:, 2:]).clamp(0, 1)
+
+    if y.shape[-2:] != x.shape[-2:]:
+        y = torch.nn.functional.interpolate(y.float(), size=x.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
+    return float(ssim(luma(y), luma(x), data_range=1.0).item())
+
+
 def style_image_of(entry) -> Path:
     from zoo import styles
 
