@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import resource
 import subprocess
 import sys
@@ -28,6 +29,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# Named styles' paintings from the shared assets unless the user points elsewhere.
+os.environ.setdefault("STYLE_ZOO_STYLE_DIR", str(ROOT.parent / "shared" / "assets" / "styles"))
 from lit_modules.gatys import stylize  # noqa: E402
 from zoo import styles  # noqa: E402
 from zoo.evaluate import layout_ssim, metrics_for  # noqa: E402
@@ -132,7 +135,10 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="GatysConfig override KEY=VALUE (repeatable)")
     ap.add_argument("--save", type=Path, default=None, help="folder for the output PNGs")
     ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (1 is far faster on a busy shared CPU)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     overrides = {k: type(getattr(build_config(None, {}), k))(v) if getattr(build_config(None, {}), k) is not None else float(v)
                  for k, v in (s.split("=", 1) for s in args.set)}

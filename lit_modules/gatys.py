@@ -166,8 +166,9 @@ def scale_sizes(size: int, min_size: int, factor: float) -> list[int]:
 
 
 def stage_steps(cfg: GatysConfig, sizes: list[int], long_side: int) -> int:
-    """Iterations at one scale: ``steps`` at the coarsest, then equal time per scale (~1/area)."""
-    return max(1, round(cfg.steps * (sizes[0] / long_side) ** 2))
+    """Iterations at one scale: ``steps`` at the coarsest, then equal time per scale (~1/area),
+    but never fewer than ``min_steps``: the finest scale's textures need iterations of their own."""
+    return max(1, cfg.min_steps, round(cfg.steps * (sizes[0] / long_side) ** 2))
 
 
 def fit_size(x: torch.Tensor, long_side: int) -> torch.Tensor:

@@ -19,6 +19,7 @@ class GatysConfig:
     # finer one steps * (area ratio). 512 px: 128 px x 80, 256 px x 20, 512 px x 5 -- the look
     # is settled where iterations are cheap; the last scales add detail.
     steps: int = 80  # iterations at the coarsest scale
+    min_steps: int = 0  # ...and at least this many at every finer scale
     min_size: int = 128  # coarse-to-fine starts here (no coarse stages if size <= min_size)
     scale_factor: float = 2.0
     optimizer: str = "lbfgs"
@@ -46,6 +47,8 @@ class GatysConfig:
             raise ConfigError(f"unknown line search {self.line_search!r}; choose one of {', '.join(LINE_SEARCHES)}")
         if self.size < 16:
             raise ConfigError(f"size must be >= 16 px, got {self.size}")
+        if self.min_steps < 0:
+            raise ConfigError(f"min_steps must be >= 0, got {self.min_steps}")
         if self.steps < 1:
             raise ConfigError(f"steps must be >= 1, got {self.steps}")
         if self.scale_factor <= 1:
