@@ -110,7 +110,8 @@ def pastiche(photo: Path, painting: Path, size: int, steps: int, cache: Path):
 def memory(args, overrides: dict) -> None:
     """One subprocess per size, so ru_maxrss is that run's peak alone."""
     for size in [int(s) for s in args.sizes.split(",")]:
-        code = (f"import sys, json, resource, time; sys.path.insert(0, {str(ROOT)!r}); from bench.gatys import ours, _photo; "
+        code = (f"import sys, json, resource, time, torch; sys.path.insert(0, {str(ROOT)!r}); from bench.gatys import ours, _photo; "
+                f"torch.set_num_threads({args.threads or torch.get_num_threads()}); "
                 f"from zoo.images import load_image; import logging; logging.getLogger('lightning.pytorch').setLevel(40); "
                 f"run, cfg = ours({args.style!r}, {overrides!r}, {size}); c = time.process_time(); "
                 f"y, rep = run(load_image(_photo({args.photos.split(',')[0]!r}))); "
@@ -120,13 +121,22 @@ def memory(args, overrides: dict) -> None:
         subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def _override(text: str) -> tuple[str, object]:
+    """KEY=VALUE -> (key, value typed like GatysConfig's default)."""
+    key, value = text.split("=", 1)
+    default = getattr(build_config(None, {}), key)
+    if isinstance(default, bool):
+        return key, value.lower() in ("1", "true", "yes")
+    return key, value if isinstance(default, str) else type(default if default is not None else 1.0)(value)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--all-styles", action="store_true", help="every named style x --photos")
     mode.add_argument("--vs-pastiche", action="store_true", help="ours (named style, defaults) vs pastiche on --pairs")
     mode.add_argument("--memory", action="store_true", help="peak RSS and time per --sizes (first of --photos)")
-    ap.add_argument("--style", default="starry", help="named style (single runs and --memory)")
+    ap.add_argument("--style", default="starry", help="named style(s), comma-separated (single runs; --memory takes one)")
     ap.add_argument("--photos", default=PHOTOS, help="comma-separated, relative to ../shared/assets or paths")
     ap.add_argument("--pairs", default=PAIRS, help="photo:style,... for --vs-pastiche")
     ap.add_argument("--size", type=int, default=512)
@@ -140,8 +150,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    overrides = {k: type(getattr(build_config(None, {}), k))(v) if getattr(build_config(None, {}), k) is not None else float(v)
-                 for k, v in (s.split("=", 1) for s in args.set)}
+    overrides = dict(_override(s) for s in args.set)
     if args.memory:
         return memory(args, overrides)
     if args.vs_pastiche:
@@ -151,7 +160,7 @@ def main() -> None:
             measure(photo, painting, pastiche(photo, painting, args.size, args.pastiche_steps, args.cache), args.size, args.save, "pastiche")
             measure(photo, painting, ours(style, overrides, args.size)[0], args.size, args.save, f"zoo-{style}")
         return
-    names = styles.names() if args.all_styles else [args.style]
+    names = styles.names() if args.all_styles else args.style.split(",")
     for style in names:
         for p in args.photos.split(","):
             label = f"zoo-{style}" + "".join(f"-{s}" for s in args.set)

@@ -24,6 +24,7 @@ from .hw import bf16_fast
 from .losses import PerceptualLoss
 
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+FLOOR_SIDE = 512  # long side up to which every scale gets min_steps iterations
 MAX_LINE_SEARCH = 20  # loss evaluations one line search may spend
 
 
@@ -167,8 +168,10 @@ def scale_sizes(size: int, min_size: int, factor: float) -> list[int]:
 
 def stage_steps(cfg: GatysConfig, sizes: list[int], long_side: int) -> int:
     """Iterations at one scale: ``steps`` at the coarsest, then equal time per scale (~1/area),
-    but never fewer than ``min_steps``: the finest scale's textures need iterations of their own."""
-    return max(1, cfg.min_steps, round(cfg.steps * (sizes[0] / long_side) ** 2))
+    but at least ``min_steps`` up to 512 px (fine textures need iterations of their own) and
+    that floor's time above it (min_steps/4 per doubling), so 1024 and 2048 px stay cheap."""
+    floor = cfg.min_steps * min(1.0, (FLOOR_SIDE / long_side) ** 2)
+    return max(1, round(floor), round(cfg.steps * (sizes[0] / long_side) ** 2))
 
 
 def fit_size(x: torch.Tensor, long_side: int) -> torch.Tensor:
@@ -225,8 +228,10 @@ def stylize(
 
     loss = build_loss(cfg)
     _fast_vgg(loss, device, cfg.precision)
-    styles_sized = [fit_size(s, max(16, round(cfg.style_scale * cfg.size))).to(device) for s in styles]
-    loss.set_style(styles_sized, style_weights)  # Gram targets are size-independent: set once
+    def set_style(long_side: int) -> None:
+        loss.set_style([fit_size(s, max(16, round(cfg.style_scale * long_side))).to(device) for s in styles], style_weights)
+
+    set_style(cfg.size)
 
     sizes = scale_sizes(cfg.size, cfg.min_size, cfg.scale_factor)
     image = None
@@ -248,6 +253,10 @@ def stylize(
         if on_stage:
             on_stage(i + 1, len(sizes), *target.shape[-2:])
         loss.set_content(target)
+        if cfg.style_per_scale:
+            # The painting at the same scale as the image: brush strokes keep their size relative to
+            # the picture (the full-size painting's Grams at 128 px paint 4x larger strokes).
+            set_style(long_side)
         module = GatysStylizer(image, loss, cfg.optimizer, cfg.lr, cfg.line_search)
         steps = stage_steps(cfg, sizes, long_side)
         t_scale = time.perf_counter()
