@@ -170,6 +170,8 @@ def stage_steps(cfg: GatysConfig, sizes: list[int], long_side: int) -> int:
     """Iterations at one scale: ``steps`` at the coarsest, then equal time per scale (~1/area),
     but at least ``min_steps`` up to 512 px (fine textures need iterations of their own) and
     that floor's time above it (min_steps/4 per doubling), so 1024 and 2048 px stay cheap."""
+    if long_side == sizes[0]:
+        return cfg.steps
     floor = cfg.min_steps * min(1.0, (FLOOR_SIDE / long_side) ** 2)
     return max(1, round(floor), round(cfg.steps * (sizes[0] / long_side) ** 2))
 

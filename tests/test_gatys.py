@@ -47,10 +47,13 @@ def test_adam_also_stylises():
 
 
 def test_coarse_to_fine_carries_image_up_through_scales():
-    cfg = GatysConfig(size=128, min_size=64, steps=8, precision="fp32")
+    cfg = GatysConfig(size=128, min_size=64, steps=8, min_steps=0, precision="fp32")
     sizes = scale_sizes(cfg.size, cfg.min_size, cfg.scale_factor)
     assert sizes == [64, 128]
     assert [stage_steps(cfg, sizes, s) for s in sizes] == [8, 2]  # equal time per scale
+    floor = GatysConfig(steps=40, min_steps=16)
+    big = scale_sizes(2048, 128, 2.0)
+    assert [stage_steps(floor, big, s) for s in big] == [40, 16, 16, 4, 1]  # the floor, then its time
     seen = []
     out, report = stylize(CONTENT, [STYLE], cfg, progress=False, on_stage=lambda i, n, h, w: seen.append((i, n, max(h, w))))
     assert seen == [(1, 2, 64), (2, 2, 128)]
