@@ -18,55 +18,144 @@ import torch.nn.functional as F
 from torch import nn
 
 from .color import match_luminance, preserve_color, rgb_to_yuv
-from .errors import ConfigError
-from .gatys_config import OPTIMIZERS, GatysConfig
+from .errors import ConfigError, StyleZooError
+from .gatys_config import LINE_SEARCHES, OPTIMIZERS, GatysConfig
 from .hw import bf16_fast
 from .losses import PerceptualLoss
 
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
+FLOOR_SIDE = 512  # long side up to which every scale gets min_steps iterations
+MAX_LINE_SEARCH = 20  # loss evaluations one line search may spend
+
+
+class GatysDiverged(StyleZooError):
+    """No finite loss at all: nothing worth writing out."""
+
+
+class Diverged(Exception):
+    """Raised inside the closure when a loss is non-finite or has exploded; never leaves this module."""
 
 
 class GatysStylizer(L.LightningModule):
-    """The image (1, 3, H, W) is the sole ``nn.Parameter``; ``loss`` holds frozen VGG + targets."""
+    """The image (1, 3, H, W) is the sole ``nn.Parameter``; ``loss`` holds frozen VGG + targets.
 
-    def __init__(self, init_image: torch.Tensor, loss: PerceptualLoss, optimizer: str = "lbfgs", lr: float | None = None) -> None:
+    The loss is taken on ``image.clamp(0, 1)``: the optimiser sees exactly the picture that will be
+    written, and L-BFGS's curvature pairs stay true (clamping the parameter in place after each
+    step moves it behind the optimiser's back). Every evaluation is checked: the best iterate seen
+    is kept (``best_image``/``best_terms``) and a non-finite loss, or one above ``guard`` x the best
+    at the point a step starts from, throws the step away: the image goes back to the best
+    iterate, the L-BFGS history is dropped, and the strong-Wolfe line search is switched on.
+    """
+
+    def __init__(self, init_image: torch.Tensor, loss: PerceptualLoss, optimizer: str = "lbfgs", lr: float | None = None,
+                 line_search: str = "strong_wolfe", guard: float = 1.5) -> None:
         super().__init__()
         if optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if line_search not in LINE_SEARCHES:
+            raise ConfigError(f"unknown line search {line_search!r}; choose one of {', '.join(LINE_SEARCHES)}")
         self.save_hyperparameters(ignore=["init_image", "loss"])
         self.automatic_optimization = False  # L-BFGS needs a closure
         self.image = nn.Parameter(init_image.detach().float().clone(memory_format=torch.contiguous_format))
         self.loss = loss
+        self.line_search = line_search if optimizer == "lbfgs" else "none"
+        self.best_loss = math.inf
+        self.best_image = self.image.detach().clone()
+        self.best_terms: dict[str, float] = {}
         self.last_terms: dict[str, float] = {}
+        self.evals = 0  # loss evaluations (forward + backward passes)
+        self.recoveries = 0  # steps thrown away
+        self._cache: tuple[torch.Tensor, torch.Tensor, dict] | None = None  # (image, grad, terms) of the last evaluation
 
     def forward(self) -> torch.Tensor:
-        """The current result, RGB [0, 1]."""
-        return self.image.detach().clamp(0, 1)
+        """The best result so far, RGB [0, 1]."""
+        return self.best_image.clamp(0, 1)
+
+    def _evaluate(self) -> tuple[torch.Tensor, dict[str, float]]:
+        """Loss and gradient at the current image; a repeat of the last point costs nothing.
+
+        torch's L-BFGS re-evaluates the point its line search has just accepted at the start of the
+        next step; the cache turns that into a copy.
+        """
+        if self._cache is not None and torch.equal(self._cache[0], self.image.detach()):
+            self.image.grad = self._cache[1].clone()
+            return torch.tensor(self._cache[2]["total"]), self._cache[2]
+        terms = self.loss(self.image.clamp(0, 1))
+        self.manual_backward(terms["total"])
+        self.evals += 1
+        floats = {k: float(v.detach()) for k, v in terms.items()}
+        self._cache = (self.image.detach().clone(), self.image.grad.detach().clone(), floats)
+        return terms["total"].detach(), floats
 
     def training_step(self, batch, batch_idx: int) -> None:
         opt = self.optimizers()
-        terms: dict[str, torch.Tensor] = {}
+        calls = [0]
 
         def closure() -> torch.Tensor:
             opt.zero_grad()
-            terms.update(self.loss(self.image))
-            self.manual_backward(terms["total"])
-            return terms["total"]
+            total, terms = self._evaluate()
+            calls[0] += 1
+            f = terms["total"]
+            # The first call of a step is the point the last step went to: judge it. Later calls
+            # are line-search trials, allowed to be worse (the search rejects them itself).
+            if not math.isfinite(f) or (calls[0] == 1 and f > self.guard * self.best_loss):
+                raise Diverged(f)
+            if f < self.best_loss:
+                self.best_loss, self.best_terms = f, terms
+                self.best_image = self.image.detach().clone()
+            self.last_terms = terms
+            return total
 
-        opt.step(closure=closure)
+        try:
+            opt.step(closure=closure)
+        except Diverged:
+            self._recover(opt)
+        self.log_dict(dict(self.last_terms), prog_bar=True, on_step=True, logger=False)
+
+    @property
+    def guard(self) -> float:
+        return self.hparams.guard
+
+    def _recover(self, opt) -> None:
+        """Back to the best iterate with a fresh L-BFGS that line-searches from now on."""
+        self.recoveries += 1
         with torch.no_grad():
-            # Keep pixels valid as we go: clamping only at the end undoes much of the progress.
-            self.image.clamp_(0, 1)
-        self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
-        self.log_dict({k: v for k, v in self.last_terms.items()}, prog_bar=True, on_step=True, logger=False)
+            self.image.copy_(self.best_image)
+        self._cache = None
+        inner = getattr(opt, "optimizer", opt)
+        inner.state.clear()
+        if self.hparams.optimizer == "lbfgs":
+            self.line_search = "strong_wolfe"
+            for group in inner.param_groups:
+                group["line_search_fn"] = "strong_wolfe"
+        else:
+            for group in inner.param_groups:
+                group["lr"] *= 0.5
+
+    def finish(self) -> torch.Tensor:
+        """Evaluate the last point (the last step went there unevaluated); return the best image."""
+        if self._cache is None or not torch.equal(self._cache[0], self.image.detach()):
+            with torch.no_grad():
+                terms = {k: float(v) for k, v in self.loss(self.image.clamp(0, 1)).items()}
+            self.evals += 1
+            if math.isfinite(terms["total"]) and terms["total"] < self.best_loss:
+                self.best_loss, self.best_terms = terms["total"], terms
+                self.best_image = self.image.detach().clone()
+        if not math.isfinite(self.best_loss):
+            raise GatysDiverged("the optimisation produced no finite loss; try lower weights or --precision fp32")
+        return self()
 
     def configure_optimizers(self):
         lr = self.hparams.lr or DEFAULT_LR[self.hparams.optimizer]
         if self.hparams.optimizer == "adam":
             return torch.optim.Adam([self.image], lr=lr)
-        # max_iter=1: one function evaluation per training step; the curvature history lives in
-        # the optimizer state, so consecutive steps are one continuous L-BFGS run.
-        return torch.optim.LBFGS([self.image], lr=lr, max_iter=1, history_size=50, tolerance_grad=0, tolerance_change=0)
+        # max_iter=1: one L-BFGS iteration per training step; the curvature history lives in the
+        # optimizer state, so consecutive steps are one continuous L-BFGS run.
+        # max_eval bounds the line search's trials (torch's default, max_iter * 5 // 4 = 1, leaves
+        # it none: a rejected first trial then means no step at all, and the run stalls).
+        return torch.optim.LBFGS([self.image], lr=lr, max_iter=1, max_eval=MAX_LINE_SEARCH + 1, history_size=50,
+                                 tolerance_grad=0, tolerance_change=0,
+                                 line_search_fn=None if self.line_search == "none" else self.line_search)
 
 
 def scale_sizes(size: int, min_size: int, factor: float) -> list[int]:
@@ -78,8 +167,13 @@ def scale_sizes(size: int, min_size: int, factor: float) -> list[int]:
 
 
 def stage_steps(cfg: GatysConfig, sizes: list[int], long_side: int) -> int:
-    """Iterations at one scale: ``steps`` at the coarsest, then equal time per scale (~1/area)."""
-    return max(1, round(cfg.steps * (sizes[0] / long_side) ** 2))
+    """Iterations at one scale: ``steps`` at the coarsest, then equal time per scale (~1/area),
+    but at least ``min_steps`` up to 512 px (fine textures need iterations of their own) and
+    that floor's time above it (min_steps/4 per doubling), so 1024 and 2048 px stay cheap."""
+    if long_side == sizes[0]:
+        return cfg.steps
+    floor = cfg.min_steps * min(1.0, (FLOOR_SIDE / long_side) ** 2)
+    return max(1, round(floor), round(cfg.steps * (sizes[0] / long_side) ** 2))
 
 
 def fit_size(x: torch.Tensor, long_side: int) -> torch.Tensor:
@@ -138,12 +232,15 @@ def stylize(
 
     loss = build_loss(cfg)
     _fast_vgg(loss, device, cfg.precision)
-    styles_sized = [fit_size(s, max(16, round(cfg.style_scale * cfg.size))).to(device) for s in styles]
-    loss.set_style(styles_sized, style_weights)  # Gram targets are size-independent: set once
+    def set_style(long_side: int) -> None:
+        loss.set_style([fit_size(s, max(16, round(cfg.style_scale * long_side))).to(device) for s in styles], style_weights)
+
+    set_style(cfg.size)
 
     sizes = scale_sizes(cfg.size, cfg.min_size, cfg.scale_factor)
     image = None
     terms: dict[str, float] = {}
+    scales: list[dict] = []  # per scale: steps, loss evaluations, recoveries, seconds, loss
     for i, long_side in enumerate(sizes):
         target = fit_size(content_work, long_side).to(device)
         if image is None:
@@ -160,16 +257,23 @@ def stylize(
         if on_stage:
             on_stage(i + 1, len(sizes), *target.shape[-2:])
         loss.set_content(target)
-        module = GatysStylizer(image, loss, cfg.optimizer, cfg.lr)
+        if cfg.style_per_scale:
+            # The painting at the same scale as the image: brush strokes keep their size relative to
+            # the picture (the full-size painting's Grams at 128 px paint 4x larger strokes).
+            set_style(long_side)
+        module = GatysStylizer(image, loss, cfg.optimizer, cfg.lr, cfg.line_search)
         steps = stage_steps(cfg, sizes, long_side)
+        t_scale = time.perf_counter()
         if steps:
             _trainer(device, steps, progress, on_step).fit(module, train_dataloaders=[0] * steps)
-        image = module().detach()
-        terms = module.last_terms
+        image = module.finish().detach()
+        terms = module.best_terms
+        scales.append({"long_side": long_side, "steps": steps, "evals": module.evals, "recoveries": module.recoveries,
+                       "seconds": round(time.perf_counter() - t_scale, 2), "loss": terms["total"]})
     out = image.cpu()
     if cfg.preserve_color:
         out = preserve_color(out, content_full)
-    report = {"terms": terms, "sizes": sizes, "seconds": time.perf_counter() - t0, "config": cfg.to_dict(),
+    report = {"terms": terms, "sizes": sizes, "scales": scales, "seconds": time.perf_counter() - t0, "config": cfg.to_dict(),
               "bf16": loss.vgg.body[0].weight.dtype == torch.bfloat16, "shape": list(out.shape[-2:])}
     return out, report
 

@@ -132,8 +132,9 @@ class VGG19Features(nn.Module):
                 self.body.add_module(name, nn.Conv2d(in_ch, out_ch, 3, padding=1))
                 in_ch = out_ch
             elif name.startswith("relu"):
-                # Not in-place: a requested conv output must survive its ReLU.
-                self.body.add_module(name, nn.ReLU(inplace=False))
+                # In place (halves activation memory: big Gatys images) unless the conv output
+                # underneath is itself requested and must survive its ReLU.
+                self.body.add_module(name, nn.ReLU(inplace=name.replace("relu", "conv") not in self.layers))
             else:
                 pool = nn.MaxPool2d if pooling == "max" else nn.AvgPool2d
                 self.body.add_module(name, pool(2, 2))

@@ -5,9 +5,13 @@ import torch
 
 from conftest import PHOTOS, STYLES
 from lit_modules.color import rgb_to_yuv
+import pytest
+
+from lit_modules.errors import ConfigError
 from lit_modules.gatys import GatysStylizer, build_loss, fit_size, scale_sizes, stage_steps, stylize
 from lit_modules.gatys_config import GatysConfig
-from zoo.images import load_image
+from zoo.evaluate import metrics_for
+from zoo.images import load_image, save_image
 
 CONTENT = load_image(PHOTOS / "tubingen.jpg", 96)
 STYLE = load_image(STYLES / "starry_night.jpg", 96)
@@ -43,10 +47,13 @@ def test_adam_also_stylises():
 
 
 def test_coarse_to_fine_carries_image_up_through_scales():
-    cfg = GatysConfig(size=128, min_size=64, steps=8, precision="fp32")
+    cfg = GatysConfig(size=128, min_size=64, steps=8, min_steps=0, precision="fp32")
     sizes = scale_sizes(cfg.size, cfg.min_size, cfg.scale_factor)
     assert sizes == [64, 128]
     assert [stage_steps(cfg, sizes, s) for s in sizes] == [8, 2]  # equal time per scale
+    floor = GatysConfig(steps=40, min_steps=16)
+    big = scale_sizes(2048, 128, 2.0)
+    assert [stage_steps(floor, big, s) for s in big] == [40, 16, 16, 4, 1]  # the floor, then its time
     seen = []
     out, report = stylize(CONTENT, [STYLE], cfg, progress=False, on_stage=lambda i, n, h, w: seen.append((i, n, max(h, w))))
     assert seen == [(1, 2, 64), (2, 2, 128)]
@@ -80,3 +87,44 @@ def test_module_has_the_image_as_its_only_parameter():
     trainable = [p for p in module.parameters() if p.requires_grad]
     assert len(trainable) == 1 and trainable[0] is module.image  # the frozen VGG has no grads
     assert module().shape == (1, 3, 32, 32)
+
+
+# A step too long for the loss surface: at 64 px an L-BFGS step of lr=10 does to tubingen what the
+# default step did at 512 px with starry's weights (issue 9): the old unguarded optimiser returned
+# coloured noise with a loss 84x the photo's (42 -> 3540) and reported success.
+EXPLODING = dict(size=64, min_size=64, steps=8, lr=10.0, content_weight=1.0, style_weight=2.0, tv_weight=10.0, precision="fp32")
+
+
+@pytest.mark.parametrize("line_search", ["none", "strong_wolfe"])
+def test_an_exploding_step_is_caught_and_the_best_image_returned(line_search):
+    content = load_image(PHOTOS / "tubingen.jpg", 64)
+    cfg = GatysConfig(**EXPLODING, line_search=line_search)
+    start = _terms(cfg, content, content)["total"]
+    out, report = stylize(content, [STYLE], cfg, progress=False)
+    end = _terms(cfg, out, content)["total"]
+    assert end < 0.7 * start, (start, end, report["scales"])  # never worse than the start; here much better
+    assert abs(report["terms"]["total"] - end) < 1e-3 * end  # the reported loss is the returned image's
+    if line_search == "none":
+        assert report["scales"][0]["recoveries"] >= 1  # the guard fired...
+    assert (out - content).abs().mean() > 0.02  # ...and the optimisation went on from the best iterate
+
+
+def test_the_output_looks_like_the_painting_not_noise(tmp_path):
+    """Look at the picture, not the loss: its Gram statistics move well toward the painting's."""
+    photo = tmp_path / "photo.png"
+    save_image(load_image(PHOTOS / "tubingen.jpg", 96), photo)
+    cfg = GatysConfig(size=96, min_size=48, steps=40, style_weight=5.0, tv_weight=10.0, precision="fp32")
+    style_path = STYLES / "starry_night.jpg"
+    painting = load_image(style_path)
+    out, _ = stylize(load_image(photo), [painting], cfg, progress=False)
+    m_out = metrics_for(lambda x: out, [photo], style_path, size=96, style_size=96)
+    m_photo = metrics_for(lambda x: x, [photo], style_path, size=96, style_size=96)
+    assert m_out["style_distance"] < 0.5 * m_photo["style_distance"], (m_out, m_photo)
+    assert m_out["content_distance"] < 1.5  # the town is still there
+
+
+def test_non_finite_weights_are_refused():
+    with pytest.raises(ConfigError):
+        GatysConfig(style_weight=float("inf")).check()
+    with pytest.raises(ConfigError):
+        GatysConfig(tv_weight=float("nan")).check()

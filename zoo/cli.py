@@ -89,6 +89,7 @@ def stylize(
     style_weights: Annotated[Optional[str], typer.Option(help="Comma-separated blend weights, one per style image.")] = None,
     size: Annotated[int, typer.Option(help="Long side of the output, px.")] = _G.size,
     steps: Annotated[int, typer.Option(help="Iterations at the coarsest scale; finer scales get fewer (equal time per scale).")] = _G.steps,
+    min_steps: Annotated[int, typer.Option(help="...but at least this many at each finer scale up to 512 px (a quarter per doubling above).")] = _G.min_steps,
     min_size: Annotated[int, typer.Option(help="Coarse-to-fine starts at this long side, doubling up to --size.")] = _G.min_size,
     optimizer: Annotated[str, typer.Option(help="lbfgs or adam.")] = _G.optimizer,
     content_weight: Annotated[Optional[float], typer.Option(help="Content weight (default: the style's recommendation).")] = None,
@@ -114,7 +115,7 @@ def stylize(
         quiet_lightning()
         report = run_stylize(
             content=content, output=output, style=style, style_images=style_image or [], style_weights=style_weights,
-            overrides=dict(size=size, steps=steps, min_size=min_size, optimizer=optimizer, content_weight=content_weight,
+            overrides=dict(size=size, steps=steps, min_steps=min_steps, min_size=min_size, optimizer=optimizer, content_weight=content_weight,
                            style_weight=style_weight, tv_weight=tv_weight, style_scale=style_scale, preserve_color=preserve_color,
                            seed=seed, precision=precision),
             init=init, device=resolve_device(device), overwrite_input=overwrite_input, progress=not quiet,

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from lit_modules.errors import StyleZooError
 from zoo import EVAL_SIZE as DEFAULT_SIZE
@@ -96,18 +95,6 @@ def black_fraction(y: torch.Tensor, x: torch.Tensor) -> float:
     return float(black.sum()) / max(1, int(lit.sum()))
 
 
-def layout_ssim(y: torch.Tensor, x: torch.Tensor, side: int = 128) -> float:
-    """SSIM of luminance with both images downscaled to a ``side`` px long side: the texture is
-    blurred away, the layout (is the face still there?) is kept."""
-    from torchmetrics.functional.image import structural_similarity_index_measure as ssim
-
-    h, w = x.shape[-2:]
-    size = (max(8, round(h * side / max(h, w))), max(8, round(w * side / max(h, w))))
-    wts = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
-    small = [F.interpolate((t * wts).sum(1, keepdim=True), size=size, mode="area") for t in (y, x)]
-    return float(ssim(small[0], small[1], data_range=1.0).item())
-
-
 @torch.inference_mode()
 def metrics_for(
     fn: Callable[[torch.Tensor], torch.Tensor],
@@ -146,6 +133,25 @@ def metrics_for(
     if per_photo:
         out["photos"] = rows
     return out
+
+
+@torch.inference_mode()
+def layout_ssim(y: torch.Tensor, x: torch.Tensor, side: int = 128) -> float:
+    """SSIM of luminance between ``y`` and ``x`` (1, 3, H, W) after both are shrunk to a ``side`` px
+    long side: texture is blurred away and the layout (a face, a skyline) is what is compared.
+    Content distance at relu4_2 can stay low while a face is painted over; this does not."""
+    import torch.nn.functional as F
+    from torchmetrics.functional.image import structural_similarity_index_measure as ssim
+
+    def luma(t: torch.Tensor) -> torch.Tensor:  # (1, 3, H, W) -> (1, 1, h, w), long side = side
+        h, w = t.shape[-2:]
+        s = side / max(h, w)
+        t = F.interpolate(t.float(), size=(max(1, round(h * s)), max(1, round(w * s))), mode="bilinear", antialias=True, align_corners=False)
+        return (0.299 * t[:, :1] + 0.587 * t[:, 1:2] + 0.114 * t[:, 2:]).clamp(0, 1)
+
+    if y.shape[-2:] != x.shape[-2:]:
+        y = torch.nn.functional.interpolate(y.float(), size=x.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
+    return float(ssim(luma(y), luma(x), data_range=1.0).item())
 
 
 def style_image_of(entry) -> Path:
