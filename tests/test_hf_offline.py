@@ -43,8 +43,13 @@ def hub(monkeypatch):
 @pytest.fixture()
 def online(monkeypatch, tmp_path):
     """No offline variable set, and an empty datasets cache."""
+    from huggingface_hub import constants
+
     for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "STYLE_ZOO_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import: CI exports it, and an earlier test may
+    # have imported the hub with it set
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
 
 
