@@ -326,16 +326,8 @@ def pull(source: str, name: str | None = None, zoo: str | None = None) -> dict:
     sample = _sample_jpeg(files.get(SAMPLE))
     data = files[WEIGHTS]
 
-    def extra(version: int) -> dict[str, bytes]:
-        info = {**record, "version": version, "file": f"models/{name}/{meta['sha256'][:12]}.safetensors",
-                "sha256": meta["sha256"], "bytes": len(data)}
-        out = {}
-        if sample:
-            out[f"cards/{name}@{version}.jpg"] = sample
-            info["sample"] = f"cards/{name}@{version}.jpg"
-        out[f"cards/{name}@{version}.md"] = cards.render(name, info, f"{name}@{version}.jpg" if sample else None).encode()
-        return out
+    from zoo.publish import card_files
 
-    entry = Zoo(zoo).add(name, data, record, extra)
+    entry = Zoo(zoo).add(name, data, record, card_files(name, record, meta["sha256"], len(data), sample))
     return {"ref": entry.ref, "source": t.label, "commit": commit, "sha256": meta["sha256"], "bytes": len(data),
             "zoo": entry.zoo.url, "origin": origin}

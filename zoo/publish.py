@@ -206,8 +206,19 @@ def publish(
                 "bytes": len(data), "zoo": z.url, "config": run["config"]}
     jpg = sample_jpeg(data, run["config"], sample_path) if sample_path else None
 
+    entry = z.add(name, data, record, card_files(name, record, sha, len(data), jpg))
+    out = {"ref": entry.ref, "dry_run": False, "file": entry.info["file"], "sha256": sha, "bytes": len(data),
+           "zoo": z.url, "card": entry.info.get("card")}
+    if card_dir is not None:
+        out["card_copy"] = str(write_card_copy(entry, card_dir))
+    return out
+
+
+def card_files(name: str, record: dict, sha: str, nbytes: int, jpg: bytes | None):
+    """``Zoo.add``'s extra files for version N of ``name``: its card (and sample picture)."""
+
     def extra(version: int) -> dict[str, bytes]:
-        info = {**record, "version": version, "file": f"models/{name}/{sha[:12]}.safetensors", "sha256": sha, "bytes": len(data)}
+        info = {**record, "version": version, "file": f"models/{name}/{sha[:12]}.safetensors", "sha256": sha, "bytes": nbytes}
         files = {}
         if jpg:
             files[f"cards/{name}@{version}.jpg"] = jpg
@@ -215,12 +226,7 @@ def publish(
         files[f"cards/{name}@{version}.md"] = cards.render(name, info, f"{name}@{version}.jpg" if jpg else None).encode()
         return files
 
-    entry = z.add(name, data, record, extra)
-    out = {"ref": entry.ref, "dry_run": False, "file": entry.info["file"], "sha256": sha, "bytes": len(data),
-           "zoo": z.url, "card": entry.info.get("card")}
-    if card_dir is not None:
-        out["card_copy"] = str(write_card_copy(entry, card_dir))
-    return out
+    return extra
 
 
 def publish_all(source: str | os.PathLike, **kw) -> list[dict]:
