@@ -4,6 +4,8 @@ shipwreck) and against Gatys optimisation (starry, composition_vii: no reference
     python bench/quality.py                              # every built-in style, held-out photos, 512 px
     python bench/quality.py --styles wave,udnie --gatys  # also `zoo stylize` on every photo (slow)
     python bench/quality.py --save-grid out/quality      # photo | ours | reference PNGs to look at
+    python bench/quality.py --checkpoint runs/R/checkpoints/step0002000.ckpt --no-builtin
+                                                         # a training checkpoint, before publishing it
 
 Photos: ``../shared/assets/photos`` (demo photos none of the models trained on; the 27 MP one is
 left out), or ``--data DIR``. For each style it stylises the same photos, at the size people apply
@@ -119,6 +121,38 @@ def gatys_fn(style: str, style_path: Path, size: int):
     return fn
 
 
+def checkpoint_models(path: str) -> dict[str, torch.nn.Module]:
+    """Style name -> plain network, for every style a training checkpoint learned (a multi-style
+    checkpoint is specialised per style, as `zoo publish --all-styles` does)."""
+    from lit_modules.fast_style import FastStyle
+
+    hp = torch.load(path, map_location="cpu", weights_only=True)["hyper_parameters"]
+    metas = hp["style"] if isinstance(hp["style"], (list, tuple)) else [hp["style"]]
+    net = FastStyle.network_from_checkpoint(path)
+    return {m["name"]: net.specialize(i).eval() for i, m in enumerate(metas)}
+
+
+def save_card_metrics(entry, results: dict, photos: list[Path], args) -> None:
+    """Our model's metrics, plus the reference's (Engstrom's network, else Gatys) on the same photos,
+    into the zoo's index record and card, as `zoo evaluate` stores them."""
+    from lit_modules.hw import hardware_name
+    from zoo.evaluate import save_metrics
+
+    keys = ("style_distance", "content_distance", "ssim", "layout_ssim", "black_max")
+    ours = results[entry.ref]
+    m = {k: round(float(ours[k]), 6) for k in keys if k in ours}
+    m.update({"images": len(photos), "data": "../shared/assets/photos (held out: " + ", ".join(p.stem for p in photos) + ")",
+              "size": args.size, "style_size": args.size, "backbone": "caffe",
+              "speed": {"ms_per_mp": round(ours["speed"], 1), "device": hardware_name("cpu"), "precision": "float32"}})
+    ref = next(((label, r) for label, r in results.items() if label.startswith(("engstrom/", "gatys"))), None)
+    if ref:
+        label, r = ref
+        name = (f"Engstrom's published fast-style-transfer network ({label.split('/')[1]})" if label.startswith("engstrom/")
+                else "Gatys optimisation (`zoo stylize`, its defaults)")
+        m["reference"] = {"name": name, **{k: round(float(r[k]), 6) for k in keys if k in r}}
+    save_metrics(entry, m, args.save_cards)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--styles", default=",".join(BUILTIN_STYLES))
@@ -127,8 +161,13 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=EVAL_SIZE, help="photo long side, px (the painting too)")
     ap.add_argument("--zoo", default=None, help="zoo holding our models (default: yours + built-in)")
     ap.add_argument("--versions", default="", help="compare these refs too, e.g. wave@1,udnie@1")
+    ap.add_argument("--checkpoint", default=None, help="also measure a training checkpoint (.ckpt), each of its styles")
+    ap.add_argument("--no-builtin", action="store_true", help="skip the zoo's current models")
+    ap.add_argument("--no-reference", action="store_true", help="skip the reference networks")
     ap.add_argument("--gatys", action="store_true", help="also run zoo stylize's optimisation (minutes per photo)")
     ap.add_argument("--save-grid", default=None, help="folder to write side-by-side PNGs (photo | ours | reference)")
+    ap.add_argument("--save-cards", default=None, metavar="CARD_DIR",
+                    help="write our model's metrics and the reference's into the zoo (--zoo zoo/builtin) and CARD_DIR")
     args = ap.parse_args()
 
     from lit_modules.errors import StyleZooError
@@ -141,25 +180,33 @@ def main() -> None:
           f"{args.size} px; lower distance = better; black = worst photo's share of non-dark pixels clipped to black")
     print(f"{'style':16} {'model':18} {'style_d':>8} {'content_d':>9} {'layout':>6} {'black%':>7} {'ms/MP':>7}")
     extra = [r for r in args.versions.split(",") if r]
+    trained = checkpoint_models(args.checkpoint) if args.checkpoint else {}
+    ckpt_label = Path(args.checkpoint).stem if args.checkpoint else ""
     for style in args.styles.split(","):
         style_path = styles.resolve(style)
-        models = []
-        for ref in [style] + [r for r in extra if r.split("@")[0] == style]:
+        models, ours, results = [], None, {}
+        for ref in ([] if args.no_builtin else [style]) + [r for r in extra if r.split("@")[0] == style]:
             try:
                 net, entry, dtype = load_model(ref, args.zoo, "cpu", "fp32")
             except StyleZooError as e:
                 print(f"{style:16} {ref:18} not measured: {e}", flush=True)
                 continue
             models.append((entry.ref, lambda x, net=net: net(x)))
-        if style in REFERENCES:
+            ours = ours or entry
+        if style in trained:
+            models.append((ckpt_label, lambda x, net=trained[style]: net(x)))
+        if style in REFERENCES and not args.no_reference:
             models.append((f"engstrom/{REFERENCES[style]}", EngstromNet(ASSETS / "reference" / "engstrom" / REFERENCES[style])))
         if args.gatys:
             models.append(("gatys (stylize)", gatys_fn(style, style_path, args.size)))
         for label, fn in models:
             m = metrics_for(fn, photos, style_path, size=args.size)
             speed = speed_ms_per_mp(fn, "cpu", side=256) if not label.startswith("gatys") else float("nan")
+            results[label] = {**m, "speed": speed}
             print(f"{style:16} {label:18} {m['style_distance']:8.4f} {m['content_distance']:9.4f} {m['layout_ssim']:6.3f} "
                   f"{100 * m['black_max']:7.3f} {speed:7.0f}", flush=True)
+        if args.save_cards and ours is not None:
+            save_card_metrics(ours, results, photos, args)
         if args.save_grid:
             Path(args.save_grid).mkdir(parents=True, exist_ok=True)
             for p in photos:

@@ -214,3 +214,21 @@ def test_fsspec_url_zoo(run_dir):
     assert publish(run_dir, "remote", zoo="memory://style-zoo-test", sample=None)["ref"] == "remote@2"
     entry = ZooStack("memory://style-zoo-test", builtin=False).resolve("remote")
     assert entry.version == 2 and entry.read_weights()[8:9] == b"{" and entry.card_text().startswith("---")
+
+
+def test_saved_metrics_with_reference_reach_index_and_card(tmp_path):
+    """bench/quality.py --save-cards stores our metrics beside the reference's; the card states both."""
+    from zoo.evaluate import save_metrics
+    from zoo.publish import publish
+
+    z = tmp_path / "zoo"
+    publish(make_run(tmp_path / "run"), "wave", zoo=str(z), sample=None)
+    entry = Zoo(str(z)).find("wave")
+    m = {"style_distance": 0.14, "content_distance": 0.6, "layout_ssim": 0.7, "black_max": 0.0, "images": 6, "size": 512,
+         "reference": {"name": "Engstrom's network (wave)", "style_distance": 0.145, "content_distance": 0.644,
+                       "layout_ssim": 0.58, "black_max": 0.00029}}
+    save_metrics(entry, m, tmp_path / "model_cards")
+    assert Zoo(str(z)).find("wave").info["metrics"]["reference"]["content_distance"] == 0.644
+    card = (tmp_path / "model_cards" / "wave.md").read_text()
+    assert "Engstrom's network (wave): style distance 0.145, content distance 0.644, layout SSIM 0.580" in card
+    assert cards.parse(card)["metrics"]["reference"]["style_distance"] == 0.145

@@ -178,9 +178,7 @@ def evaluate(
     card_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Measure ``ref`` and (``save``) write the metrics into its index record and model card."""
-    from zoo import cards
     from zoo.apply import load_model
-    from zoo.index import ZooError
 
     net, entry, dtype = load_model(ref, zoo, device, "auto")
     photos = photo_set(data, limit)
@@ -201,18 +199,28 @@ def evaluate(
     })
     m = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in m.items()}
     if save:
-        if entry.zoo.readonly:
-            raise ZooError(f"{entry.ref} is a built-in model (read-only); to update it, pass --zoo zoo/builtin from a source checkout")
-        info = {**entry.info, "metrics": m}
-        files = {}
-        if info.get("card"):
-            sample = info.get("sample")
-            files[info["card"]] = cards.render(entry.name, info, Path(sample).name if sample else None).encode()
-        entry = entry.zoo.update(entry.name, entry.version, {"metrics": m}, files)
-        if card_dir is not None:
-            from zoo.publish import write_card_copy
-
-            latest = entry.zoo.find(entry.name)
-            if latest is not None and latest.version == entry.version:
-                write_card_copy(entry, card_dir)
+        entry = save_metrics(entry, m, card_dir)
     return {"ref": entry.ref, "metrics": m}
+
+
+def save_metrics(entry, m: dict, card_dir: str | os.PathLike | None = None):
+    """Write metrics ``m`` into ``entry``'s index record and re-render its card (and, if it is the
+    latest version, ``card_dir``'s copy). Returns the updated entry."""
+    from zoo import cards
+    from zoo.index import ZooError
+
+    if entry.zoo.readonly:
+        raise ZooError(f"{entry.ref} is a built-in model (read-only); to update it, pass --zoo zoo/builtin from a source checkout")
+    info = {**entry.info, "metrics": m}
+    files = {}
+    if info.get("card"):
+        sample = info.get("sample")
+        files[info["card"]] = cards.render(entry.name, info, Path(sample).name if sample else None).encode()
+    entry = entry.zoo.update(entry.name, entry.version, {"metrics": m}, files)
+    if card_dir is not None:
+        from zoo.publish import write_card_copy
+
+        latest = entry.zoo.find(entry.name)
+        if latest is not None and latest.version == entry.version:
+            write_card_copy(entry, card_dir)
+    return entry
