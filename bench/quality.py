@@ -114,9 +114,15 @@ def gatys_fn(style: str, style_path: Path, size: int):
     cfg = build_config(style, {"size": size})
     painting = load_image(style_path)
 
+    done: dict[tuple, torch.Tensor] = {}  # a photo optimised once serves the metrics and the figure
+
     def fn(x: torch.Tensor) -> torch.Tensor:
-        out, _ = stylize(x, [painting], cfg, progress=False)
-        return out
+        key = (tuple(x.shape), float(x.sum()))
+        if key not in done:
+            # metrics_for runs under inference_mode; the optimisation needs autograd on a normal tensor
+            with torch.inference_mode(False), torch.enable_grad():
+                done[key] = stylize(x.clone(), [painting], cfg, progress=False)[0].detach()
+        return done[key]
 
     return fn
 
@@ -166,6 +172,8 @@ def main() -> None:
     ap.add_argument("--no-reference", action="store_true", help="skip the reference networks")
     ap.add_argument("--gatys", action="store_true", help="also run zoo stylize's optimisation (minutes per photo)")
     ap.add_argument("--save-grid", default=None, help="folder to write side-by-side PNGs (photo | ours | reference)")
+    ap.add_argument("--figure", default=None, help="write one JPEG: a row per style (photo | ours | reference) for --figure-photo")
+    ap.add_argument("--figure-photo", default="chicago", help="photo (file stem) shown in --figure")
     ap.add_argument("--save-cards", default=None, metavar="CARD_DIR",
                     help="write our model's metrics and the reference's into the zoo (--zoo zoo/builtin) and CARD_DIR")
     args = ap.parse_args()
@@ -180,6 +188,7 @@ def main() -> None:
           f"{args.size} px; lower distance = better; black = worst photo's share of non-dark pixels clipped to black")
     print(f"{'style':16} {'model':18} {'style_d':>8} {'content_d':>9} {'layout':>6} {'black%':>7} {'ms/MP':>7}")
     extra = [r for r in args.versions.split(",") if r]
+    figure_rows = []
     trained = checkpoint_models(args.checkpoint) if args.checkpoint else {}
     ckpt_label = Path(args.checkpoint).stem if args.checkpoint else ""
     for style in args.styles.split(","):
@@ -207,13 +216,21 @@ def main() -> None:
                   f"{100 * m['black_max']:7.3f} {speed:7.0f}", flush=True)
         if args.save_cards and ours is not None:
             save_card_metrics(ours, results, photos, args)
-        if args.save_grid:
-            Path(args.save_grid).mkdir(parents=True, exist_ok=True)
-            for p in photos:
-                x = load_image(p, args.size)
-                with torch.inference_mode():
-                    row = torch.cat([x] + [fn(x).float().clamp(0, 1) for label, fn in models if not label.startswith("gatys")], 3)
+        for p in photos if (args.save_grid or args.figure) else []:
+            if args.save_grid is None and p.stem != args.figure_photo:
+                continue
+            x = load_image(p, args.size)
+            with torch.inference_mode():
+                row = torch.cat([x] + [fn(x).float().clamp(0, 1) for label, fn in models], 3)
+            if args.save_grid:
+                Path(args.save_grid).mkdir(parents=True, exist_ok=True)
                 save_image(row, Path(args.save_grid) / f"{style}_{p.stem}.png")
+            if p.stem == args.figure_photo:
+                figure_rows.append(row)
+    if args.figure and figure_rows:
+        width = max(r.shape[-1] for r in figure_rows)  # styles without a reference get a blank last cell
+        grid = torch.cat([F.pad(r, (0, width - r.shape[-1]), value=1.0) for r in figure_rows], 2)
+        save_image(F.interpolate(grid, scale_factor=0.5, mode="area"), Path(args.figure))
 
 
 if __name__ == "__main__":

@@ -105,7 +105,10 @@ def test_resume_continues_at_the_saved_step_with_the_same_optimizer_state(tmp_pa
     zoo_train("--resume", str(first), "--steps", "5", "--quiet")
     resumed = torch.load(first / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert resumed["global_step"] == 5
-    assert json.loads((first / "summary.json").read_text())["steps"] == 5
+    summary = json.loads((first / "summary.json").read_text())
+    assert summary["steps"] == 5
+    leg1 = next(v for k, v in saved["callbacks"].items() if k.startswith("Throughput"))["wall_seconds"]
+    assert summary["wall_seconds"] > leg1 > 0  # the card's wall time counts both legs
     # an uninterrupted 5-step run ends in the same place: same weights and Adam moments
     zoo_train(*common, "--steps", "5", "--out", str(tmp_path / "b"))
     straight = torch.load(run_dir(tmp_path / "b") / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)

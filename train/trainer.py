@@ -115,7 +115,14 @@ class Throughput(Callback):
 
     @property
     def wall(self) -> float:
-        return time.perf_counter() - self.start_wall
+        """Seconds of training in this run, earlier legs included (a resumed run's card shows the total)."""
+        return getattr(self, "wall_before", 0.0) + time.perf_counter() - self.start_wall
+
+    def state_dict(self) -> dict:  # saved in every checkpoint, so --resume carries the time already spent
+        return {"wall_seconds": self.wall}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.wall_before = float(state.get("wall_seconds", 0.0))
 
 
 class PreviewAtEnd(Callback):
