@@ -147,7 +147,7 @@ def save_card_metrics(entry, results: dict, photos: list[Path], args) -> None:
     keys = ("style_distance", "content_distance", "ssim", "layout_ssim", "black_max")
     ours = results[entry.ref]
     m = {k: round(float(ours[k]), 6) for k in keys if k in ours}
-    m.update({"images": len(photos), "data": "../shared/assets/photos (held out: " + ", ".join(p.stem for p in photos) + ")",
+    m.update({"tool": "bench/quality.py", "images": len(photos), "data": "../shared/assets/photos (held out: " + ", ".join(p.stem for p in photos) + ")",
               "size": args.size, "style_size": args.size, "backbone": "caffe",
               "speed": {"ms_per_mp": round(ours["speed"], 1), "device": hardware_name("cpu"), "precision": "float32"}})
     ref = next(((label, r) for label, r in results.items() if label.startswith(("engstrom/", "gatys"))), None)

@@ -232,3 +232,17 @@ def test_saved_metrics_with_reference_reach_index_and_card(tmp_path):
     card = (tmp_path / "model_cards" / "wave.md").read_text()
     assert "Engstrom's network (wave): style distance 0.145, content distance 0.644, layout SSIM 0.580" in card
     assert cards.parse(card)["metrics"]["reference"]["style_distance"] == 0.145
+
+
+def test_publishing_an_earlier_checkpoint_states_its_own_steps_and_time(tmp_path):
+    """A step*.ckpt of a finished run: its steps, images and training time, not the run's final ones."""
+    from zoo.publish import read_run
+
+    run = make_run(tmp_path / "run")  # summary.json: 3 steps, 1.5 s
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt.update(global_step=2, callbacks={"Throughput": {"wall_seconds": 0.75}})
+    torch.save(ckpt, run / "checkpoints" / "step0000002.ckpt")
+    early = read_run(run / "checkpoints" / "step0000002.ckpt")["training"]
+    assert (early["steps"], early["wall_seconds"], early["images_seen"], early["hardware"]) == (2, 0.75, 4, "test CPU")
+    final = read_run(run)["training"]
+    assert (final["steps"], final["wall_seconds"], final["images_seen"]) == (3, 1.5, 6)

@@ -130,7 +130,7 @@ def render(name: str, info: dict, sample_file: str | None = None) -> str:
     ]
     if m:
         lines += [
-            f"Measured by `zoo evaluate` on {m.get('images', '?')} photos of `{m.get('data', '?')}` at {m.get('size', '?')} px:",
+            f"Measured by `{m.get('tool', 'zoo evaluate')}` on {m.get('images', '?')} photos of `{m.get('data', '?')}` at {m.get('size', '?')} px:",
             "",
             "| style distance (Gram, VGG-19) | content distance (VGG-19 features) | SSIM to the photo | layout SSIM | "
             "black-clipped (worst photo) | ms / MP |",

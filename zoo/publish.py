@@ -81,15 +81,23 @@ def read_run(source: str | os.PathLike) -> dict:
     style = hp.pop("style", None) or {}
     style = [_style_meta(s) for s in style] if isinstance(style, list) else _style_meta(style)
     training = {"steps": ckpt.get("global_step"), "precision": hp.get("precision")}
+    # the training time up to this checkpoint, all --resume legs (zoo train's Throughput callback state)
+    timer = next((v for k, v in (ckpt.get("callbacks") or {}).items() if str(k).startswith("Throughput")), None)
+    if isinstance(timer, dict) and isinstance(timer.get("wall_seconds"), (int, float)):
+        training["wall_seconds"] = round(float(timer["wall_seconds"]), 2)
     if run is not None and (run / "summary.json").is_file():
         try:
             summary = json.loads((run / "summary.json").read_text())
         except ValueError:
             summary = {}
-        training.update({k: v for k, v in summary.items() if v is not None})
+        if summary.get("steps") not in (None, training["steps"]):  # an earlier checkpoint of the run: its machine only
+            summary = {k: summary[k] for k in ("hardware", "world_size") if k in summary}
+        training.update({k: v for k, v in summary.items() if v is not None and k not in training})
         for alias in ("wall_s", "seconds", "wall_time_s", "wall_time"):
             if alias in summary and "wall_seconds" not in training:
                 training["wall_seconds"] = summary[alias]
+    if training.get("steps") and "images_seen" not in training and hp.get("batch_size"):
+        training["images_seen"] = int(training["steps"]) * int(hp["batch_size"]) * int(training.get("world_size", 1))
     return {"weights": weights, "config": hp, "style": style, "training": _plain(training), "checkpoint": str(ckpt_path)}
 
 
