@@ -22,7 +22,9 @@ norm's shift and scale. TensorFlow 'SAME' padding, no conv biases, RGB 0..255 in
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -113,16 +115,23 @@ def gatys_fn(style: str, style_path: Path, size: int):
 
     cfg = build_config(style, {"size": size})
     painting = load_image(style_path)
-
-    done: dict[tuple, torch.Tensor] = {}  # a photo optimised once serves the metrics and the figure
+    # Minutes per photo: each result is kept on disk, keyed by photo pixels, painting and settings,
+    # so a later run (--save-cards, --figure) reuses it instead of optimising again.
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "style-zoo" / "bench" / "gatys"
+    salt = hashlib.sha256(repr(cfg).encode() + painting.numpy().tobytes()).hexdigest()
 
     def fn(x: torch.Tensor) -> torch.Tensor:
-        key = (tuple(x.shape), float(x.sum()))
-        if key not in done:
-            # metrics_for runs under inference_mode; the optimisation needs autograd on a normal tensor
-            with torch.inference_mode(False), torch.enable_grad():
-                done[key] = stylize(x.clone(), [painting], cfg, progress=False)[0].detach()
-        return done[key]
+        key = hashlib.sha256(salt.encode() + x.float().cpu().numpy().tobytes()).hexdigest()[:24]
+        path = cache / f"{style}-{key}.pt"
+        if path.is_file():
+            return torch.load(path, weights_only=True)
+        # metrics_for runs under inference_mode; the optimisation needs autograd on a normal tensor
+        with torch.inference_mode(False), torch.enable_grad():
+            y = stylize(x.clone(), [painting], cfg, progress=False)[0].detach()
+        cache.mkdir(parents=True, exist_ok=True)
+        torch.save(y, path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").replace(path)
+        return y
 
     return fn
 
