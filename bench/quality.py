@@ -3,6 +3,8 @@ shipwreck) and against Gatys optimisation (starry, composition_vii: no reference
 
     python bench/quality.py                              # every built-in style, held-out photos, 512 px
     python bench/quality.py --styles wave,udnie --gatys  # also `zoo stylize` on every photo (slow)
+    python bench/quality.py --gatys starry,composition_vii --figure fig.jpg
+                                                         # Gatys as the reference where no network is
     python bench/quality.py --save-grid out/quality      # photo | ours | reference PNGs to look at
     python bench/quality.py --checkpoint runs/R/checkpoints/step0002000.ckpt --no-builtin
                                                          # a training checkpoint, before publishing it
@@ -179,7 +181,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", default=None, help="also measure a training checkpoint (.ckpt), each of its styles")
     ap.add_argument("--no-builtin", action="store_true", help="skip the zoo's current models")
     ap.add_argument("--no-reference", action="store_true", help="skip the reference networks")
-    ap.add_argument("--gatys", action="store_true", help="also run zoo stylize's optimisation (minutes per photo)")
+    ap.add_argument("--gatys", nargs="?", const="all", default="", metavar="STYLES",
+                    help="also run zoo stylize's optimisation (minutes per photo; kept on disk): on every style, or on these (a,b)")
     ap.add_argument("--save-grid", default=None, help="folder to write side-by-side PNGs (photo | ours | reference)")
     ap.add_argument("--figure", default=None, help="write one JPEG: a row per style (photo | ours | reference) for --figure-photo")
     ap.add_argument("--figure-photo", default="chicago", help="photo (file stem) shown in --figure")
@@ -215,7 +218,7 @@ def main() -> None:
             models.append((ckpt_label, lambda x, net=trained[style]: net(x)))
         if style in REFERENCES and not args.no_reference:
             models.append((f"engstrom/{REFERENCES[style]}", EngstromNet(ASSETS / "reference" / "engstrom" / REFERENCES[style])))
-        if args.gatys:
+        if args.gatys == "all" or style in args.gatys.split(","):
             models.append(("gatys (stylize)", gatys_fn(style, style_path, args.size)))
         for label, fn in models:
             m = metrics_for(fn, photos, style_path, size=args.size)

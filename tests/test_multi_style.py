@@ -36,7 +36,7 @@ def family(tmp_path_factory) -> tuple[Path, Path]:
     so the two styles' norm parameters move apart within 3 steps (at 2e-3 they differ by ~0.1 %)."""
     tmp = tmp_path_factory.mktemp("family")
     r = cli("train", "--style", "starry,wave", "--data", PHOTOS_1K / "train", "--image-size", 64, "--style-size", 96,
-            "--batch-size", 2, "--steps", 3, "--width", 0.25, "--preset", "quick", "--lr", 0.05, "--out", tmp / "runs", "--run-id", "two", "-q")
+            "--batch-size", 2, "--steps", 3, "--width", 0.25, "--preset", "quick", "--lr", 0.05, "--style-weight", "3,4", "--out", tmp / "runs", "--run-id", "two", "-q")
     assert r.exit_code == 0, r.output
     zoo = tmp / "zoo"
     r = cli("publish", tmp / "runs" / "two", "--all-styles", "--zoo", zoo, "--no-sample")
@@ -49,6 +49,7 @@ def test_train_several_styles_publishes_one_plain_network_per_style(family):
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert [s["name"] for s in ckpt["hyper_parameters"]["style"]] == ["starry", "wave"]
     assert ckpt["state_dict"]["net.enc1.2.weight"].shape[0] == 2  # (styles, C) scale per norm
+    assert ckpt["hyper_parameters"]["style_weight"] == [3.0, 4.0]  # --style-weight 3,4: one per style
     index = json.loads((zoo / "index.json").read_text())["models"]
     fams = [index[n]["versions"][0]["config"]["family"] for n in ("starry", "wave")]
     assert fams[0]["shared_sha256"] == fams[1]["shared_sha256"] and [f["index"] for f in fams] == [0, 1]
@@ -57,6 +58,14 @@ def test_train_several_styles_publishes_one_plain_network_per_style(family):
     assert r.exit_code == 1 and "--style (starry, wave)" in err_lines(r)[-1]
     r = cli("publish", run, "--name", "x", "--style", "udnie", "--zoo", zoo)
     assert r.exit_code == 1 and "its styles: starry, wave" in err_lines(r)[-1]
+
+
+def test_per_style_weights_must_match_the_styles(tmp_path):
+    base = ["train", "--style", "starry,wave", "--data", PHOTOS_1K / "train", "--steps", 1, "--out", tmp_path, "--style-weight"]
+    for weights, words in (("1,2,3", "3 style weights for 2 style(s) (starry, wave)"), ("5,x", "not a number")):
+        r = cli(*base, weights)
+        assert r.exit_code == 1 and words in err_lines(r)[-1] and len(err_lines(r)) == 1, r.output
+    assert not any(tmp_path.iterdir())  # nothing written
 
 
 def test_apply_and_export_a_blend(family, tmp_path):

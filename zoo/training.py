@@ -80,6 +80,9 @@ def run_train(overrides: dict, preset: str | None = None, resume: str | Path | N
     check_source(cfg.data)  # the user's own --data first: its error is the likeliest
     meta, image, recommended = style_inputs(cfg)
     cfg = resolve_weights(cfg, recommended)
+    names = [m["name"] for m in meta] if isinstance(meta, list) else [meta["name"]]
+    if isinstance(cfg.style_weight, list) and len(cfg.style_weight) != len(names):
+        raise ConfigError(f"{len(cfg.style_weight)} style weights for {len(names)} style(s) ({', '.join(names)}): give one, or one per style")
     if before_fit is not None:
         before_fit()
     from train.trainer import fit  # lightning import: only once arguments are valid
