@@ -170,6 +170,15 @@ def save_card_metrics(entry, results: dict, photos: list[Path], args) -> None:
     save_metrics(entry, m, args.save_cards)
 
 
+def write_markdown(path: Path, table: list[tuple[str, str, dict]], photos: list[Path], size: int) -> None:
+    lines = [f"{len(photos)} held-out photos ({', '.join(p.stem for p in photos)}) at {size} px; lower distances are better.", "",
+             "| style | model | style d | content d | layout SSIM | black % (worst photo) |", "| --- | --- | --- | --- | --- | --- |"]
+    for style, label, m in table:
+        lines.append(f"| {style} | {label} | {m['style_distance']:.3f} | {m['content_distance']:.3f} | {m['layout_ssim']:.2f} | "
+                     f"{100 * m['black_max']:.3f} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--styles", default=",".join(BUILTIN_STYLES))
@@ -186,6 +195,7 @@ def main() -> None:
     ap.add_argument("--save-grid", default=None, help="folder to write side-by-side PNGs (photo | ours | reference)")
     ap.add_argument("--figure", default=None, help="write one JPEG: a row per style (photo | ours | reference) for --figure-photo")
     ap.add_argument("--figure-photo", default="chicago", help="photo (file stem) shown in --figure")
+    ap.add_argument("--markdown", default=None, metavar="FILE", help="also write the table as Markdown (for a README or a note)")
     ap.add_argument("--save-cards", default=None, metavar="CARD_DIR",
                     help="write our model's metrics and the reference's into the zoo (--zoo zoo/builtin) and CARD_DIR")
     args = ap.parse_args()
@@ -201,6 +211,7 @@ def main() -> None:
     print(f"{'style':16} {'model':18} {'style_d':>8} {'content_d':>9} {'layout':>6} {'black%':>7} {'ms/MP':>7}")
     extra = [r for r in args.versions.split(",") if r]
     figure_rows = []
+    table: list[tuple[str, str, dict]] = []
     trained = checkpoint_models(args.checkpoint) if args.checkpoint else {}
     ckpt_label = Path(args.checkpoint).stem if args.checkpoint else ""
     for style in args.styles.split(","):
@@ -224,6 +235,7 @@ def main() -> None:
             m = metrics_for(fn, photos, style_path, size=args.size)
             speed = speed_ms_per_mp(fn, "cpu", side=256) if not label.startswith("gatys") else float("nan")
             results[label] = {**m, "speed": speed}
+            table.append((style, label, results[label]))
             print(f"{style:16} {label:18} {m['style_distance']:8.4f} {m['content_distance']:9.4f} {m['layout_ssim']:6.3f} "
                   f"{100 * m['black_max']:7.3f} {speed:7.0f}", flush=True)
         if args.save_cards and ours is not None:
@@ -239,6 +251,8 @@ def main() -> None:
                 save_image(row, Path(args.save_grid) / f"{style}_{p.stem}.png")
             if p.stem == args.figure_photo:
                 figure_rows.append(row)
+    if args.markdown:
+        write_markdown(Path(args.markdown), table, photos, args.size)
     if args.figure and figure_rows:
         width = max(r.shape[-1] for r in figure_rows)  # styles without a reference get a blank last cell
         grid = torch.cat([F.pad(r, (0, width - r.shape[-1]), value=1.0) for r in figure_rows], 2)
