@@ -142,10 +142,10 @@ def test_memory_url_round_trip_and_tag_conflict(user_zoo):
     import uuid
 
     url = f"memory://hubtest-{uuid.uuid4().hex}/wave"  # the memory filesystem lives as long as the process
-    r = push("wave", url)
+    r = push("wave@1", url)  # the built-in wave@1 (the repo's tag follows the version)
     assert r["tag"] == "v1"
     with pytest.raises(HubError, match="already has tag v1"):
-        push("wave", url)
+        push("wave@1", url)
     assert pull(f"{url}@v1")["ref"] == "wave@1"
     with pytest.raises(HubError, match="no tag v9"):
         pull(f"{url}@v9")
