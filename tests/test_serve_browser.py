@@ -50,7 +50,7 @@ def test_upload_a_photo_and_see_it_stylised(browser, tmp_path, monkeypatch):
         page.on("request", lambda r: requests.append(r.url))
         page.goto(url, timeout=30_000)
         page.wait_for_selector(".model[aria-pressed=true]", timeout=30_000)
-        assert page.locator(".model").count() == 5
+        assert page.locator(".model").count() == 6  # the six built-in models
         page.wait_for_function("() => [...document.querySelectorAll('.model img')].every(i => i.complete && i.naturalWidth > 0)",
                                timeout=30_000)  # every model shows its sample picture
         first = page.locator(".model[aria-pressed=true]").get_attribute("data-ref")
@@ -78,8 +78,8 @@ def test_upload_a_photo_and_see_it_stylised(browser, tmp_path, monkeypatch):
         assert diff > 0.05
 
         # Another model: the result is replaced by that model's.
-        page.locator(".model[data-ref='wave@1']").click()
-        page.wait_for_function("() => document.getElementById('result').dataset.model === 'wave@1'", timeout=60_000)
+        page.locator(".model[data-ref='wave@2']").click()
+        page.wait_for_function("() => document.getElementById('result').dataset.model === 'wave@2'", timeout=60_000)
 
         # Drag and drop another photo onto the drop zone: it is stylised in turn.
         Image.open(PHOTOS / "golden_gate.jpg").convert("RGB").resize((120, 90)).save(tmp_path / "gate.jpg", quality=92)
