@@ -147,6 +147,16 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
     return TrainConfig().update(**{k: v for k, v in data.items() if k in TrainConfig.fields()})
 
 
+def parse_floats(text: str | None, option: str) -> list[float] | None:
+    """'5,4,2' -> [5.0, 4.0, 2.0] (a CLI option's comma-separated numbers); a bad one -> ConfigError."""
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in str(text).split(",")]
+    except ValueError:
+        raise ConfigError(f"{option} {text!r}: not a number or a comma-separated list of numbers") from None
+
+
 # Used when neither the CLI nor the named style's recommendation gives a weight.
 FALLBACK_WEIGHTS = {"content_weight": 1.0, "style_weight": 100.0, "tv_weight": 1.0}
 

@@ -15,7 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from lit_modules.errors import ConfigError, StyleZooError
+from lit_modules.errors import StyleZooError
 from zoo import EVAL_SIZE
 
 app = typer.Typer(
@@ -35,17 +35,6 @@ def _root() -> None:
 def fail(message: str, code: int = 1) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
-
-
-def parse_weights(text: str | None, option: str) -> float | list[float] | None:
-    """'5' -> 5.0; '5,4,2' -> [5.0, 4.0, 2.0] (one per style); a bad number -> ConfigError."""
-    if text is None:
-        return None
-    try:
-        vals = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ConfigError(f"{option} {text!r}: not a number or a comma-separated list of numbers") from None
-    return vals[0] if len(vals) == 1 else vals
 
 
 @contextmanager
@@ -326,7 +315,6 @@ def train(
     if resume is None and (style is None) == (style_image is None):
         fail("give exactly one of --style NAME or --style-image PATH (or --resume RUN_DIR)", 2)
     with errors_as_exit():
-        style_weight = parse_weights(style_weight, "--style-weight")
         summary = run_train(
             dict(style=style, style_image=None if style_image is None else str(style_image), data=data, image_size=image_size, style_size=style_size,
                  batch_size=batch_size, max_steps=steps, max_time=max_time, content_weight=content_weight,

@@ -7,18 +7,14 @@ from pathlib import Path
 
 from lit_modules.errors import ConfigError
 from lit_modules.gatys_config import GatysConfig
+from train.config import parse_floats
 
 from . import images, styles
 
 
 def parse_weights(text: str | None, n: int) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        weights = [float(w) for w in text.split(",")]
-    except ValueError:
-        raise ConfigError(f"--style-weights must be comma-separated numbers, got {text!r}") from None
-    if len(weights) != n:
+    weights = parse_floats(text, "--style-weights")
+    if weights is not None and len(weights) != n:
         raise ConfigError(f"--style-weights has {len(weights)} values for {n} style image(s)")
     return weights
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Callable
 
 from lit_modules.errors import ConfigError
-from train.config import TrainConfig, build_config, load_run_config, resolve_weights
+from train.config import TrainConfig, build_config, load_run_config, parse_floats, resolve_weights
 
 from . import images, styles
 
@@ -57,6 +57,9 @@ def run_train(overrides: dict, preset: str | None = None, resume: str | Path | N
     (slow): bad arguments fail in about a second, and the CLI quiets Lightning's logging there.
     """
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    if isinstance(overrides.get("style_weight"), str):  # the CLI's '5' or '5,4,2' (one per style)
+        sw = parse_floats(overrides["style_weight"], "--style-weight")
+        overrides["style_weight"] = sw[0] if len(sw) == 1 else sw
     if resume is not None:
         run_dir = Path(resume).expanduser()
         cfg = load_run_config(run_dir)
