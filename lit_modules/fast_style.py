@@ -46,6 +46,8 @@ class FastStyle(L.LightningModule):
         image_every: int = 200,
         log_every: int = 10,
         style_image: torch.Tensor | None = None,
+        photo_size: int | None = None,
+        init: str | None = None,
     ) -> None:
         super().__init__()
         content_layers = dict(content_layers or {"relu2_2": 1.0})

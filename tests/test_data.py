@@ -108,3 +108,33 @@ def test_hf_datasets_go_through_the_same_decoding(small_folder):
     shards = [list(StreamingImages(ds.to_iterable_dataset(num_shards=2), "image", 40, 0, rank, 2, "local")) for rank in (0, 1)]
     assert sum(len(s) for s in shards) == len(paths) and all(len(s) > 0 for s in shards)
     assert sum(k for s in shards for _, k in s) <= 1
+
+
+def test_photo_size_crops_parts_of_the_photo_at_that_scale(small_folder):
+    """--photo-size 200 with 48 px crops: each crop is a 48 px window of the photo resized to a
+    200 px short side (not the whole photo squeezed into 48 px); previews stay whole photos."""
+    from PIL import Image
+
+    from train.data import decode, to_tensor
+
+    dm = ContentDataModule(str(small_folder), image_size=48, batch_size=2, total_steps=2, preview_count=2, photo_size=200)
+    x, _ = next(iter(dm.train_dataloader()))
+    assert x.shape == (2, 3, 48, 48)
+    img = decode(sorted(small_folder.glob("*.jpg"))[0], 200)
+    w, h = img.size
+    big = img.resize((round(w * 200 / min(w, h)), round(h * 200 / min(w, h))), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    centre = to_tensor(img, 48, None, photo_size=200)  # the centre window of the 200 px photo
+    bw, bh = big.size
+    want = torch.from_numpy(__import__("numpy").asarray(big.crop(((bw - 48) // 2, (bh - 48) // 2, (bw + 48) // 2, (bh + 48) // 2))).copy())
+    assert torch.allclose(centre, want.permute(2, 0, 1).float() / 255, atol=1 / 255)
+    whole = to_tensor(img, 48, None)
+    assert not torch.allclose(whole, centre, atol=0.05)  # squeezing the whole photo is another picture
+    assert torch.equal(dm.preview_batch()[0], ContentImages([sorted(small_folder.glob("*.jpg"))[-2]], 48, 0, False)[0][0])
+
+
+def test_photo_size_below_the_crop_is_refused():
+    from lit_modules.errors import ConfigError
+    from train.config import build_config
+
+    with pytest.raises(ConfigError, match="photo size"):
+        build_config("quick", style="starry", photo_size=64).check()

@@ -36,12 +36,14 @@ class TrainConfig:
     data: str = DEFAULT_HF_DATA  # "hf:<dataset>" or a local folder of images
     streaming: bool = False  # hf: stream instead of downloading the whole dataset
     image_size: int = 256  # training crop, px
+    photo_size: int | None = None  # photos' short side before the crop, px (None: image_size, the whole photo)
     batch_size: int = 4  # per device
     num_workers: int = -1  # -1: 0 on CPU, a few per GPU
     preview_count: int = 4  # fixed photos whose stylised grid is logged (held out of training)
     # network
     width: float = 1.0
     num_residual: int = 5
+    init: str | None = None  # start from a trained network: a zoo model NAME[@N] or a run checkpoint
     # loss
     backbone: str = "caffe"
     pooling: str = "max"
@@ -87,6 +89,8 @@ class TrainConfig:
             raise ConfigError("give exactly one of --style NAME or --style-image PATH")
         if self.image_size < 16:
             raise ConfigError(f"image size must be >= 16 px, got {self.image_size}")
+        if self.photo_size is not None and self.photo_size < self.image_size:
+            raise ConfigError(f"photo size ({self.photo_size} px) must be >= the crop (image size {self.image_size} px)")
         if self.style_size < 16:
             raise ConfigError(f"style size must be >= 16 px, got {self.style_size}")
         if self.batch_size < 1:

@@ -1,7 +1,10 @@
 """Content photos for fast-style training: a local folder or a Hugging Face dataset.
 
-Both sources go through the same transforms: resize the short side to ``image_size``, crop a
-square (random for training, centre for previews), RGB float in [0, 1], shape (3, S, S).
+Both sources go through the same transforms: resize the short side to ``photo_size`` (default:
+``image_size``, the whole photo squeezed into the crop), crop an ``image_size`` square (random for
+training, centre for previews), RGB float in [0, 1], shape (3, S, S). A ``photo_size`` above the
+crop trains on parts of photos at the scale people apply at (a 512 px photo is ~384 px on its
+short side), so the textures the loss sees are those of the size the network is used at.
 
 Sampling is a deterministic stream: sample number ``p`` of the run (over all ranks) is image
 ``perm_e[p % N]`` of epoch ``e = p // N``'s seeded permutation, cropped at a position seeded by
@@ -57,12 +60,14 @@ def decode(source, min_side: int) -> Image.Image:
         ImageFile.LOAD_TRUNCATED_IMAGES = old
 
 
-def to_tensor(img: Image.Image, size: int, rng: np.random.Generator | None) -> torch.Tensor:
-    """Resize short side to ``size``, square crop (random if ``rng`` else centre) -> (3, size, size) in [0, 1]."""
+def to_tensor(img: Image.Image, size: int, rng: np.random.Generator | None, photo_size: int | None = None) -> torch.Tensor:
+    """Resize short side to ``photo_size`` (default ``size``), square ``size`` crop (random if ``rng``
+    else centre) -> (3, size, size) in [0, 1]."""
     w, h = img.size
-    scale = size / min(w, h)
+    short = max(size, photo_size or size)
+    scale = short / min(w, h)
     if abs(scale - 1) > 1e-6:
-        img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        img = img.resize((max(short, round(w * scale)), max(short, round(h * scale))), Image.Resampling.BILINEAR, reducing_gap=2.0)
     w, h = img.size
     if rng is None:
         x0, y0 = (w - size) // 2, (h - size) // 2
@@ -175,8 +180,10 @@ class StreamSampler(Sampler):
 class ContentImages(Dataset):
     """Map-style dataset over ``items`` (paths, or an HF accessor); ``__getitem__((p, i))`` -> (image, skipped)."""
 
-    def __init__(self, items, image_size: int, seed: int, train: bool = True, label: str = "") -> None:
+    def __init__(self, items, image_size: int, seed: int, train: bool = True, label: str = "",
+                 photo_size: int | None = None) -> None:
         self.items, self.size, self.seed, self.train, self.label = items, image_size, seed, train, label
+        self.photo_size = photo_size if train else None  # previews: the whole photo, centre crop
         self.bad: set[int] = set()
 
     def __len__(self) -> int:
@@ -184,7 +191,7 @@ class ContentImages(Dataset):
 
     def load(self, i: int, p: int = 0) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, 1, p]) if self.train else None
-        return to_tensor(decode(self.items[i], self.size), self.size, rng)
+        return to_tensor(decode(self.items[i], max(self.size, self.photo_size or 0)), self.size, rng, self.photo_size)
 
     def __getitem__(self, key):
         p, i = key if isinstance(key, tuple) else (0, key)
@@ -203,13 +210,14 @@ class ContentImages(Dataset):
 class StreamingImages(IterableDataset):
     """A streaming HF dataset, sharded by rank (split_dataset_by_node) and by worker (datasets does it)."""
 
-    def __init__(self, ds, column: str, image_size: int, seed: int, rank: int, world: int, label: str) -> None:
+    def __init__(self, ds, column: str, image_size: int, seed: int, rank: int, world: int, label: str,
+                 photo_size: int | None = None) -> None:
         from datasets import Image as HFImage
         from datasets.distributed import split_dataset_by_node
 
         ds = ds.cast_column(column, HFImage(decode=False))  # we decode: a corrupt image is skipped, not fatal
         self.ds = split_dataset_by_node(ds.shuffle(seed=seed, buffer_size=2000), rank=rank, world_size=world)
-        self.column, self.size, self.seed, self.label = column, image_size, seed, label
+        self.column, self.size, self.seed, self.label, self.photo_size = column, image_size, seed, label, photo_size
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -217,7 +225,7 @@ class StreamingImages(IterableDataset):
         skipped = fails = 0
         for row in self.ds:
             try:
-                img = to_tensor(decode(row[self.column], self.size), self.size, rng)
+                img = to_tensor(decode(row[self.column], max(self.size, self.photo_size or 0)), self.size, rng, self.photo_size)
             except Exception:
                 skipped += 1
                 fails += 1
@@ -252,8 +260,10 @@ class ContentDataModule(L.LightningDataModule):
         num_workers: int = 0,
         preview_count: int = 4,
         streaming: bool = False,
+        photo_size: int | None = None,
     ) -> None:
         super().__init__()
+        self.photo_size = photo_size
         self.source, self.image_size, self.batch_size = source, image_size, batch_size
         self.total_steps, self.seed, self.num_workers = total_steps, seed, num_workers
         self.preview_count, self.streaming = preview_count, streaming
@@ -269,7 +279,8 @@ class ContentDataModule(L.LightningDataModule):
         if not self.source.startswith("hf:"):
             files = folder_files(Path(self.source).expanduser())
             k = self.preview_count if len(files) > self.preview_count + 1 else 0
-            self.train_set = ContentImages(files[: len(files) - k] if k else files, self.image_size, self.seed, True, label)
+            self.train_set = ContentImages(files[: len(files) - k] if k else files, self.image_size, self.seed, True, label,
+                                           self.photo_size)
             self.preview_set = ContentImages(files[len(files) - k:] if k else files[:0], self.image_size, self.seed, False, label)
             return
         name = self.source[3:]
@@ -277,11 +288,11 @@ class ContentDataModule(L.LightningDataModule):
         column = _image_column(ds.features, name)
         if self.streaming:
             rank, world = self._rank_world()
-            self.train_set = StreamingImages(ds, column, self.image_size, self.seed, rank, world, label)
+            self.train_set = StreamingImages(ds, column, self.image_size, self.seed, rank, world, label, self.photo_size)
             preview = list(ds.take(self.preview_count))
             self.preview_set = [(to_tensor(decode(r[column], self.image_size), self.image_size, None), 0) for r in preview]
         else:
-            self.train_set = ContentImages(_HFItems(ds, column), self.image_size, self.seed, True, label)
+            self.train_set = ContentImages(_HFItems(ds, column), self.image_size, self.seed, True, label, self.photo_size)
             try:
                 val = load_hf(name, "validation", False)
                 items = _HFItems(val.select(range(min(self.preview_count, len(val)))), _image_column(val.features, name))

@@ -140,7 +140,7 @@ def build_model(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, p
         style_weight=cfg.style_weight, tv_weight=cfg.tv_weight, image_size=cfg.image_size, style_size=cfg.style_size,
         data=cfg.data, lr=cfg.lr, lr_schedule=cfg.lr_schedule, batch_size=cfg.batch_size, max_steps=cfg.max_steps,
         seed=cfg.seed, precision=precision, channels_last=cfg.channels_last, image_every=cfg.image_every,
-        log_every=cfg.log_every, style_image=style_image,
+        log_every=cfg.log_every, style_image=style_image, photo_size=cfg.photo_size, init=cfg.init,
     )
     if precision.startswith("bf16"):
         model.loss.vgg.body.to(torch.bfloat16)  # frozen: one bf16 copy, no per-step weight casts
@@ -179,9 +179,20 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> tup
     return trainer, throughput
 
 
+def _init_record(run_dir: Path) -> dict | None:
+    """The warm start's record kept in a run's config.yaml (a resumed run reports it too)."""
+    try:
+        return (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("init_record")
+    except (OSError, yaml.YAMLError):
+        return None
+
+
 def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: bool = False,
-        progress: bool = True) -> dict:
-    """Train (or resume) one run; returns the summary (also written to summary.json)."""
+        progress: bool = True, init: dict | None = None) -> dict:
+    """Train (or resume) one run; returns the summary (also written to summary.json).
+
+    ``init``: {"state": TransformerNet state dict, "record": dict} -- a new run starts from these
+    weights (``zoo train --init``); a resumed run ignores it (its checkpoint has the weights)."""
     cfg.check()
     check_source(cfg.data)
     run_id = new_run_id(cfg)
@@ -197,8 +208,11 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
     accelerator = "cuda" if trainer.accelerator.__class__.__name__.lower().startswith("cuda") else "cpu"
     workers = cfg.num_workers if cfg.num_workers >= 0 else (0 if accelerator == "cpu" else min(8, (os.cpu_count() or 2) // max(1, trainer.num_devices)))
     model = build_model(cfg, style_meta, style_image, precision)
+    if init is not None and not resume:
+        model.net.load_state_dict(init["state"])  # copies into the (channels_last) parameters
     data = ContentDataModule(cfg.data, image_size=cfg.image_size, batch_size=cfg.batch_size, total_steps=cfg.max_steps,
-                             seed=cfg.seed, num_workers=workers, preview_count=cfg.preview_count, streaming=cfg.streaming)
+                             seed=cfg.seed, num_workers=workers, preview_count=cfg.preview_count, streaming=cfg.streaming,
+                             photo_size=cfg.photo_size)
     data.setup()
     model.preview = data.preview_batch()
     if cfg.channels_last and model.preview is not None:
@@ -212,6 +226,10 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
         resolved = cfg.update(precision=precision).to_dict()
         resolved.update(style_info=style_meta, hardware=hardware, world_size=trainer.world_size,
                         global_batch_size=cfg.batch_size * trainer.world_size)
+        if resume and _init_record(run_dir):
+            resolved["init_record"] = _init_record(run_dir)
+        elif init is not None:
+            resolved["init_record"] = init["record"]
         (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
 
     previous = os.environ.get(ENV_RUN_ID)
@@ -240,6 +258,8 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
         "checkpoint": str(last),
         "rank": trainer.global_rank,
     }
+    if cfg.init:  # what the warm start had already cost (zoo train --init), for the card
+        summary["init"] = (init or {}).get("record") or _init_record(run_dir)
     if trainer.is_global_zero:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

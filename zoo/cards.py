@@ -72,6 +72,7 @@ def front_matter(name: str, info: dict) -> dict:
         "precision": train.get("precision", cfg.get("precision")),
         "hardware": train.get("hardware"),
         "wall_time_s": train.get("wall_seconds"),
+        **({"init": train["init"]} if train.get("init") else {}),
         "metrics": info.get("metrics") or {},
         "speed": (info.get("metrics") or {}).get("speed", {}),
         **({"origin": info["origin"]} if info.get("origin") else {}),
@@ -123,6 +124,11 @@ def render(name: str, info: dict, sample_file: str | None = None) -> str:
     if fm.get("images_seen"):
         per = fm["images_seen"] // max(1, len((fam or {}).get("styles", [])) or 1)
         lines += [f"- Training images seen: {fm['images_seen']:,}" + (f" (about {per:,} for this style)" if fam else "")]
+    if fm.get("init"):
+        ws = fm["init"]
+        cost = ", ".join(x for x in (f"{ws['images_seen']:,} images" if ws.get("images_seen") else "",
+                                     f"{ws['wall_seconds'] / 60:.0f} min" if ws.get("wall_seconds") else "") if x)
+        lines += [f"- Warm start: from {ws.get('from')}" + (f" ({cost} of training before this run)" if cost else "")]
     lines += [
         "",
         "## Metrics",

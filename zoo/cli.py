@@ -293,6 +293,12 @@ def train(
     tv_weight: Annotated[Optional[float], typer.Option(help="Total-variation weight (default: the style's recommendation).")] = None,
     lr: Annotated[Optional[float], typer.Option(help="Adam learning rate (default: the preset's).")] = None,
     width: Annotated[Optional[float], typer.Option(help="Network width multiplier (default: the preset's).")] = None,
+    init: Annotated[Optional[str], typer.Option(
+        help="Start from a trained network, not random weights: a zoo model NAME[@N] (its family's styles fill "
+             "the styles of the same name) or a run checkpoint.")] = None,
+    photo_size: Annotated[Optional[int], typer.Option(
+        help="Resize photos' short side to this before the random crop, px (default: the crop size; larger "
+             "trains on parts of photos at the scale the network is applied at).")] = None,
     devices: Annotated[Optional[str], typer.Option(help="auto, N, or a list like 0,1 (default: auto).")] = None,
     num_nodes: Annotated[Optional[int], typer.Option(help="Nodes (multi-node DDP, e.g. under SLURM or torchrun).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="auto (DDP for >1 device), ddp, ddp_spawn, ...")] = None,
@@ -317,7 +323,7 @@ def train(
     with errors_as_exit():
         summary = run_train(
             dict(style=style, style_image=None if style_image is None else str(style_image), data=data, image_size=image_size, style_size=style_size,
-                 batch_size=batch_size, max_steps=steps, max_time=max_time, content_weight=content_weight,
+                 photo_size=photo_size, init=init, batch_size=batch_size, max_steps=steps, max_time=max_time, content_weight=content_weight,
                  style_weight=style_weight, tv_weight=tv_weight, lr=lr, width=width, devices=devices, num_nodes=num_nodes,
                  strategy=strategy, accelerator=accelerator, precision=precision, channels_last=channels_last, compile=compile,
                  streaming=streaming, seed=seed, out=None if out is None else str(out), run_id=run_id),

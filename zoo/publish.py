@@ -91,7 +91,7 @@ def read_run(source: str | os.PathLike) -> dict:
         except ValueError:
             summary = {}
         if summary.get("steps") not in (None, training["steps"]):  # an earlier checkpoint of the run: its machine only
-            summary = {k: summary[k] for k in ("hardware", "world_size") if k in summary}
+            summary = {k: summary[k] for k in ("hardware", "world_size", "init") if k in summary}
         training.update({k: v for k, v in summary.items() if v is not None and k not in training})
         for alias in ("wall_s", "seconds", "wall_time_s", "wall_time"):
             if alias in summary and "wall_seconds" not in training:

@@ -86,8 +86,18 @@ def run_train(overrides: dict, preset: str | None = None, resume: str | Path | N
     names = [m["name"] for m in meta] if isinstance(meta, list) else [meta["name"]]
     if isinstance(cfg.style_weight, list) and len(cfg.style_weight) != len(names):
         raise ConfigError(f"{len(cfg.style_weight)} style weights for {len(names)} style(s) ({', '.join(names)}): give one, or one per style")
+    init = None
+    if cfg.init and resume is None:
+        from zoo.warmstart import init_state
+
+        state, arch, record = init_state(cfg.init, names)
+        clash = [k for k, v in arch.items() if k in overrides and float(overrides[k]) != v]
+        if clash:
+            raise ConfigError(f"--init {cfg.init} has {', '.join(f'{k} {arch[k]:g}' for k in clash)}; "
+                              f"drop --{'/--'.join(k.replace('_', '-') for k in clash)} (a warm start keeps the network's shape)")
+        cfg, init = cfg.update(**arch), {"state": state, "record": record}
     if before_fit is not None:
         before_fit()
     from train.trainer import fit  # lightning import: only once arguments are valid
 
-    return fit(cfg, meta, image, resume=resume is not None, progress=progress)
+    return fit(cfg, meta, image, resume=resume is not None, progress=progress, init=init)
