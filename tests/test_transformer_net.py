@@ -88,3 +88,29 @@ def test_norm_keys_are_exactly_the_instance_norms():
     keys = norm_keys(net.state_dict())
     assert len(keys) == 2 * len(net.norms()) and all(k.endswith((".weight", ".bias")) for k in keys)
     assert not any(k.startswith("out.") for k in keys)
+
+
+def test_channel_stats_match_var_mean_in_every_path():
+    """The matrix-product statistics (inference, NCHW) agree with var_mean; autograd and
+    channels_last take var_mean itself; a large offset does not cancel away the variance."""
+    from lit_modules.transformer_net import channel_stats
+
+    big = torch.randn(1, 2, 40, 40) * 0.01 + 100  # offset 10,000 std: fp32 E[x^2] - E[x]^2 is noise
+    with torch.no_grad():
+        assert torch.allclose(channel_stats(big)[1], big.var(dim=(2, 3), keepdim=True, unbiased=False), rtol=1e-3)
+    torch.manual_seed(0)
+    x = torch.randn(2, 8, 37, 53) * torch.rand(1, 8, 1, 1) + 4 * torch.randn(1, 8, 1, 1)  # offsets up to ~10 std
+    var, mean = torch.var_mean(x, dim=(2, 3), keepdim=True, unbiased=False)
+    with torch.no_grad():
+        for t in (x, x.to(torch.bfloat16).float(), x.contiguous(memory_format=torch.channels_last)):
+            m, v = channel_stats(t)
+            rv, rm = torch.var_mean(t.float(), dim=(2, 3), keepdim=True, unbiased=False)
+            assert m.shape == v.shape == (2, 8, 1, 1) and m.dtype == torch.float32
+            assert torch.allclose(m, rm, rtol=1e-5, atol=1e-5), (m - rm).abs().max()
+            assert torch.allclose(v, rv, rtol=1e-2, atol=1e-6), (v / rv).flatten()
+        m, v = channel_stats(x.to(torch.bfloat16))
+        assert torch.allclose(v, var, rtol=0.05, atol=1e-3)
+    xg = x.clone().requires_grad_(True)
+    m, v = channel_stats(xg)
+    v.sum().backward()  # the training path keeps autograd
+    assert xg.grad is not None and torch.allclose(v.detach(), var, rtol=1e-5)

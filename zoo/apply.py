@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from lit_modules.color import preserve_color as _preserve_color
-from lit_modules.transformer_net import TransformerNet
+from lit_modules.transformer_net import TransformerNet, channel_stats
 from zoo.images import IMAGE_EXTENSIONS, ImageError, check_output_path, pil_to_tensor, read_image, resize_long_side, save_image
 
 CONTEXT = 48  # px of real context around each tile (the network's effective receptive radius)
@@ -111,16 +111,18 @@ def _conv_layer(layer, x: torch.Tensor, size: tuple[int, int] | None = None) -> 
     wt, bias = conv.weight, conv.bias
     for r0 in range(0, Ho, band):
         r1 = min(Ho, r0 + band)
-        rows = _reflect(torch.arange(r0 * s, (r1 - 1) * s + k, device=dev) - p, H)
-        if size is not None:
+        if size is None:  # a slice of rows, reflection-padded: one copy (index_select would make two)
+            lo, hi = r0 * s - p, (r1 - 1) * s + k - p  # input rows this band of outputs reads
+            strip = F.pad(x[:, :, max(lo, 0):min(hi, H)], (p, p, max(0, -lo), max(0, hi - H)), mode="reflect") if p else x[:, :, lo:hi]
+        else:
+            rows = _reflect(torch.arange(r0 * s, (r1 - 1) * s + k, device=dev) - p, H)
             rows = torch.clamp((rows.double() * (h / H)).floor().long(), max=h - 1)
-        strip = x.index_select(2, rows).index_select(3, cols)
+            strip = x.index_select(2, rows).index_select(3, cols)
         out[:, :, r0:r1] = F.conv2d(strip, wt, bias, stride=s)
         del strip
     if norm is not None:
         if norm.stats is None:
-            var, mean = torch.var_mean(out.float(), dim=(2, 3), keepdim=True, unbiased=False) if out.dtype != torch.float32 \
-                else torch.var_mean(out, dim=(2, 3), keepdim=True, unbiased=False)
+            mean, var = channel_stats(out)
             if norm.record:
                 norm.stats = (mean, var)
         else:
