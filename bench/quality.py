@@ -167,7 +167,19 @@ def save_card_metrics(entry, results: dict, photos: list[Path], args) -> None:
         name = (f"Engstrom's published fast-style-transfer network ({label.split('/')[1]})" if label.startswith("engstrom/")
                 else "Gatys optimisation (`zoo stylize`, its defaults)")
         m["reference"] = {"name": name, **{k: round(float(r[k]), 6) for k in keys if k in r}}
+    else:  # not measured in this run (Gatys takes minutes a photo): an earlier version's, if on the same photos and size
+        m.update(_earlier_reference(entry, m))
     save_metrics(entry, m, args.save_cards)
+
+
+def _earlier_reference(entry, m: dict) -> dict:
+    """{"reference": ...} from the newest earlier version of ``entry`` measured on the same photos at
+    the same size (named in ``measured_for``), else {}."""
+    for v in sorted(entry.zoo.versions(entry.name), key=lambda v: -v["version"]):
+        old = v.get("metrics") or {}
+        if v["version"] < entry.version and old.get("reference") and all(old.get(k) == m.get(k) for k in ("data", "size", "images")):
+            return {"reference": {**old["reference"], "measured_for": f"{entry.name}@{v['version']}"}}
+    return {}
 
 
 def write_markdown(path: Path, table: list[tuple[str, str, dict]], photos: list[Path], size: int) -> None:

@@ -151,7 +151,8 @@ def render(name: str, info: dict, sample_file: str | None = None) -> str:
             lines += ["", f"The same photos through {ref.get('name', 'the reference network')}: style distance "
                           f"{ref.get('style_distance', float('nan')):.4g}, content distance {ref.get('content_distance', float('nan')):.4g}"
                           + (f", layout SSIM {ref['layout_ssim']:.3f}" if "layout_ssim" in ref else "")
-                          + (f", black-clipped {100 * ref['black_max']:.3f} %" if "black_max" in ref else "") + "."]
+                          + (f", black-clipped {100 * ref['black_max']:.3f} %" if "black_max" in ref else "")
+                          + (f" (measured for {ref['measured_for']}'s card)" if ref.get("measured_for") else "") + "."]
     else:
         lines += [f"Not evaluated yet: run `zoo evaluate {fm['ref']}`."]
     lines += ["", f"Licence: {fm['license']}", ""]
