@@ -37,9 +37,10 @@ def _net(width: float = 0.25) -> TransformerNet:
 
 def test_strip_forward_is_the_network():
     net = _net(0.5)
-    x = torch.rand(1, 3, 83, 129)
-    with torch.inference_mode():
-        assert (net(x) - _forward(net, x, torch.float32)).abs().max() < 1e-5
+    with torch.inference_mode():  # odd sides: 2x and non-2x upsamplings; even: every one 2x (phase convs)
+        for shape in ((1, 3, 83, 129), (2, 3, 64, 96)):
+            x = torch.rand(*shape)
+            assert (net(x) - _forward(net, x, torch.float32)).abs().max() < 1e-5
 
 
 def test_tiled_2mp_matches_untiled_within_bound():

@@ -86,6 +86,38 @@ def _reflect(i: torch.Tensor, n: int) -> torch.Tensor:
     return torch.where(i >= n, 2 * (n - 1) - i, i)
 
 
+# Nearest 2x upsampling then a 3x3 conv = four 2x2 convs on the small map, one per output phase
+# (row/column even or odd): kernel rows (and columns) summed as [k0, k1+k2] (even) or [k0+k1, k2]
+# (odd). 16 taps a small pixel instead of 36: 2.25x fewer FLOPs, and no upsampled copy to gather.
+_PHASE = torch.tensor([[[1.0, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])  # (2 phases, 2 taps, 3 kernel rows)
+
+
+def _phase_weights(wt: torch.Tensor) -> torch.Tensor:
+    """(O, I, 3, 3) -> (O * 4, I, 2, 2): output channel o*4 + 2*py + px is phase (py, px) of o."""
+    a = _PHASE.to(wt.device, torch.float32)
+    k = torch.einsum("pir,ocrs,qjs->opqcij", a, wt.float(), a)  # (O, 2, 2, I, 2, 2)
+    return k.reshape(wt.shape[0] * 4, wt.shape[1], 2, 2).to(wt.dtype)
+
+
+def _upconv_phases(conv, x: torch.Tensor, out: torch.Tensor) -> None:
+    """``out`` (B, O, 2h, 2w) <- conv3x3(reflect_pad1(nearest_up2(x))), in bands of input rows."""
+    B, C, h, w = x.shape
+    O = conv.out_channels
+    k4 = _phase_weights(conv.weight)
+    b4 = None if conv.bias is None else conv.bias.repeat_interleave(4)
+    # reflection padding of the upsampled map = replicate padding of the small one (rows 0 and 1
+    # of the upsampled map are both row 0)
+    band = max(1, STRIP_BYTES // max(1, C * (w + 2) * x.element_size() * B * 4))
+    for a0 in range(0, h, band):
+        a1 = min(h, a0 + band)
+        lo, hi = a0 - 1, a1 + 1  # small-map rows this band reads (one either side)
+        xs = F.pad(x[:, :, max(lo, 0):min(hi, h)], (1, 1, max(0, -lo), max(0, hi - h)), mode="replicate")
+        y = F.conv2d(xs, k4, b4).view(B, O, 4, a1 - a0 + 1, w + 1)  # (B, O, phase, rows, w + 1)
+        n = a1 - a0
+        z = torch.stack([y[:, :, 0, :n, :w], y[:, :, 1, :n, 1:], y[:, :, 2, 1:, :w], y[:, :, 3, 1:, 1:]], 2)
+        out[:, :, 2 * a0:2 * a1] = z.view(B, O, 2, 2, n, w).permute(0, 1, 4, 2, 5, 3).reshape(B, O, 2 * n, 2 * w)
+
+
 def _conv_layer(layer, x: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
     """``ConvLayer`` (reflection pad, conv, [instance norm, ReLU]) on ``x`` -- optionally nearest-
     upsampled to ``size`` first -- computed in horizontal strips, the norm and ReLU in place.
@@ -109,7 +141,10 @@ def _conv_layer(layer, x: torch.Tensor, size: tuple[int, int] | None = None) -> 
     row_bytes = C * (W + 2 * p) * x.element_size() * B
     band = max(1, min(Ho, (STRIP_BYTES // max(1, row_bytes) - k) // s + 1))
     wt, bias = conv.weight, conv.bias
-    for r0 in range(0, Ho, band):
+    phases = size is not None and (H, W) == (2 * h, 2 * w) and (k, s, p) == (3, 1, 1)
+    if phases:  # an exact 2x upsampling: four small convs instead of gathering the big map
+        _upconv_phases(conv, x, out)
+    for r0 in range(0, 0 if phases else Ho, band):
         r1 = min(Ho, r0 + band)
         if size is None:  # a slice of rows, reflection-padded: one copy (index_select would make two)
             lo, hi = r0 * s - p, (r1 - 1) * s + k - p  # input rows this band of outputs reads
