@@ -113,6 +113,7 @@ def test_hf_datasets_go_through_the_same_decoding(small_folder):
 def test_photo_size_crops_parts_of_the_photo_at_that_scale(small_folder):
     """--photo-size 200 with 48 px crops: each crop is a 48 px window of the photo resized to a
     200 px short side (not the whole photo squeezed into 48 px); previews stay whole photos."""
+    import numpy as np
     from PIL import Image
 
     from train.data import decode, to_tensor
@@ -125,7 +126,7 @@ def test_photo_size_crops_parts_of_the_photo_at_that_scale(small_folder):
     big = img.resize((round(w * 200 / min(w, h)), round(h * 200 / min(w, h))), Image.Resampling.BILINEAR, reducing_gap=2.0)
     centre = to_tensor(img, 48, None, photo_size=200)  # the centre window of the 200 px photo
     bw, bh = big.size
-    want = torch.from_numpy(__import__("numpy").asarray(big.crop(((bw - 48) // 2, (bh - 48) // 2, (bw + 48) // 2, (bh + 48) // 2))).copy())
+    want = torch.from_numpy(np.asarray(big.crop(((bw - 48) // 2, (bh - 48) // 2, (bw + 48) // 2, (bh + 48) // 2))).copy())
     assert torch.allclose(centre, want.permute(2, 0, 1).float() / 255, atol=1 / 255)
     whole = to_tensor(img, 48, None)
     assert not torch.allclose(whole, centre, atol=0.05)  # squeezing the whole photo is another picture

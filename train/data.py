@@ -4,7 +4,8 @@ Both sources go through the same transforms: resize the short side to ``photo_si
 ``image_size``, the whole photo squeezed into the crop), crop an ``image_size`` square (random for
 training, centre for previews), RGB float in [0, 1], shape (3, S, S). A ``photo_size`` above the
 crop trains on parts of photos at the scale people apply at (a 512 px photo is ~384 px on its
-short side), so the textures the loss sees are those of the size the network is used at.
+short side); measured on the built-in network it did worse at 512 px (instance norm then learns
+the statistics of parts of photos, not of the whole photos it meets at apply time; see README).
 
 Sampling is a deterministic stream: sample number ``p`` of the run (over all ranks) is image
 ``perm_e[p % N]`` of epoch ``e = p // N``'s seeded permutation, cropped at a position seeded by
@@ -60,11 +61,16 @@ def decode(source, min_side: int) -> Image.Image:
         ImageFile.LOAD_TRUNCATED_IMAGES = old
 
 
+def short_side(size: int, photo_size: int | None) -> int:
+    """The short side a photo is resized to before its ``size`` crop."""
+    return max(size, photo_size or size)
+
+
 def to_tensor(img: Image.Image, size: int, rng: np.random.Generator | None, photo_size: int | None = None) -> torch.Tensor:
     """Resize short side to ``photo_size`` (default ``size``), square ``size`` crop (random if ``rng``
     else centre) -> (3, size, size) in [0, 1]."""
     w, h = img.size
-    short = max(size, photo_size or size)
+    short = short_side(size, photo_size)
     scale = short / min(w, h)
     if abs(scale - 1) > 1e-6:
         img = img.resize((max(short, round(w * scale)), max(short, round(h * scale))), Image.Resampling.BILINEAR, reducing_gap=2.0)
@@ -184,6 +190,7 @@ class ContentImages(Dataset):
                  photo_size: int | None = None) -> None:
         self.items, self.size, self.seed, self.train, self.label = items, image_size, seed, train, label
         self.photo_size = photo_size if train else None  # previews: the whole photo, centre crop
+        self.short = short_side(image_size, self.photo_size)
         self.bad: set[int] = set()
 
     def __len__(self) -> int:
@@ -191,7 +198,7 @@ class ContentImages(Dataset):
 
     def load(self, i: int, p: int = 0) -> torch.Tensor:
         rng = np.random.default_rng([self.seed, 1, p]) if self.train else None
-        return to_tensor(decode(self.items[i], max(self.size, self.photo_size or 0)), self.size, rng, self.photo_size)
+        return to_tensor(decode(self.items[i], self.short), self.size, rng, self.short)
 
     def __getitem__(self, key):
         p, i = key if isinstance(key, tuple) else (0, key)
@@ -217,7 +224,8 @@ class StreamingImages(IterableDataset):
 
         ds = ds.cast_column(column, HFImage(decode=False))  # we decode: a corrupt image is skipped, not fatal
         self.ds = split_dataset_by_node(ds.shuffle(seed=seed, buffer_size=2000), rank=rank, world_size=world)
-        self.column, self.size, self.seed, self.label, self.photo_size = column, image_size, seed, label, photo_size
+        self.column, self.size, self.seed, self.label = column, image_size, seed, label
+        self.short = short_side(image_size, photo_size)
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -225,7 +233,7 @@ class StreamingImages(IterableDataset):
         skipped = fails = 0
         for row in self.ds:
             try:
-                img = to_tensor(decode(row[self.column], max(self.size, self.photo_size or 0)), self.size, rng, self.photo_size)
+                img = to_tensor(decode(row[self.column], self.short), self.size, rng, self.short)
             except Exception:
                 skipped += 1
                 fails += 1

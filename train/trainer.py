@@ -208,6 +208,7 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
     accelerator = "cuda" if trainer.accelerator.__class__.__name__.lower().startswith("cuda") else "cpu"
     workers = cfg.num_workers if cfg.num_workers >= 0 else (0 if accelerator == "cpu" else min(8, (os.cpu_count() or 2) // max(1, trainer.num_devices)))
     model = build_model(cfg, style_meta, style_image, precision)
+    init_record = _init_record(run_dir) if resume else (init or {}).get("record")  # kept in config.yaml across --resume
     if init is not None and not resume:
         model.net.load_state_dict(init["state"])  # copies into the (channels_last) parameters
     data = ContentDataModule(cfg.data, image_size=cfg.image_size, batch_size=cfg.batch_size, total_steps=cfg.max_steps,
@@ -226,10 +227,8 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
         resolved = cfg.update(precision=precision).to_dict()
         resolved.update(style_info=style_meta, hardware=hardware, world_size=trainer.world_size,
                         global_batch_size=cfg.batch_size * trainer.world_size)
-        if resume and _init_record(run_dir):
-            resolved["init_record"] = _init_record(run_dir)
-        elif init is not None:
-            resolved["init_record"] = init["record"]
+        if init_record:
+            resolved["init_record"] = init_record
         (run_dir / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
 
     previous = os.environ.get(ENV_RUN_ID)
@@ -258,8 +257,8 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
         "checkpoint": str(last),
         "rank": trainer.global_rank,
     }
-    if cfg.init:  # what the warm start had already cost (zoo train --init), for the card
-        summary["init"] = (init or {}).get("record") or _init_record(run_dir)
+    if init_record:  # what the warm start had already cost (zoo train --init), for the card
+        summary["init"] = init_record
     if trainer.is_global_zero:
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

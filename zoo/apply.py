@@ -99,6 +99,13 @@ def _phase_weights(wt: torch.Tensor) -> torch.Tensor:
     return k.reshape(wt.shape[0] * 4, wt.shape[1], 2, 2).to(wt.dtype)
 
 
+def _band(x: torch.Tensor, lo: int, hi: int, p: int, mode: str) -> torch.Tensor:
+    """Rows ``lo:hi`` of ``x`` (they may run past either edge) and ``p`` columns each side, padded
+    (``mode``) where they leave the map: one copy."""
+    H = x.shape[2]
+    return F.pad(x[:, :, max(lo, 0):min(hi, H)], (p, p, max(0, -lo), max(0, hi - H)), mode=mode)
+
+
 def _upconv_phases(conv, x: torch.Tensor, out: torch.Tensor) -> None:
     """``out`` (B, O, 2h, 2w) <- conv3x3(reflect_pad1(nearest_up2(x))), in bands of input rows."""
     B, C, h, w = x.shape
@@ -110,8 +117,7 @@ def _upconv_phases(conv, x: torch.Tensor, out: torch.Tensor) -> None:
     band = max(1, STRIP_BYTES // max(1, C * (w + 2) * x.element_size() * B * 4))
     for a0 in range(0, h, band):
         a1 = min(h, a0 + band)
-        lo, hi = a0 - 1, a1 + 1  # small-map rows this band reads (one either side)
-        xs = F.pad(x[:, :, max(lo, 0):min(hi, h)], (1, 1, max(0, -lo), max(0, hi - h)), mode="replicate")
+        xs = _band(x, a0 - 1, a1 + 1, 1, "replicate")  # small-map rows this band reads (one either side)
         y = F.conv2d(xs, k4, b4).view(B, O, 4, a1 - a0 + 1, w + 1)  # (B, O, phase, rows, w + 1)
         n = a1 - a0
         z = torch.stack([y[:, :, 0, :n, :w], y[:, :, 1, :n, 1:], y[:, :, 2, 1:, :w], y[:, :, 3, 1:, 1:]], 2)
@@ -148,7 +154,7 @@ def _conv_layer(layer, x: torch.Tensor, size: tuple[int, int] | None = None) -> 
         r1 = min(Ho, r0 + band)
         if size is None:  # a slice of rows, reflection-padded: one copy (index_select would make two)
             lo, hi = r0 * s - p, (r1 - 1) * s + k - p  # input rows this band of outputs reads
-            strip = F.pad(x[:, :, max(lo, 0):min(hi, H)], (p, p, max(0, -lo), max(0, hi - H)), mode="reflect") if p else x[:, :, lo:hi]
+            strip = _band(x, lo, hi, p, "reflect") if p else x[:, :, lo:hi]
         else:
             rows = _reflect(torch.arange(r0 * s, (r1 - 1) * s + k, device=dev) - p, H)
             rows = torch.clamp((rows.double() * (h / H)).floor().long(), max=h - 1)

@@ -33,7 +33,7 @@ def _from_zoo(ref: str) -> tuple[dict[str, dict], str, dict, dict]:
     entry = stack.resolve(ref)
     family = (entry.config.get("family") or {}).get("shared_sha256")
     members = [entry]
-    if family:  # the other styles of the same conditional network, latest version of each
+    if family:  # the other styles of the same conditional network (one training run: one version each)
         members += [e for e, _ in stack.entries(all_versions=True)
                     if (e.config.get("family") or {}).get("shared_sha256") == family and e.name != entry.name]
 
