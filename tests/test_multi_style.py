@@ -96,3 +96,17 @@ def test_blend_refuses_models_not_trained_together(family, tmp_path):
         r = cli("apply", ref, PHOTOS / "tubingen.jpg", "-o", out, "--zoo", zoo)
         assert r.exit_code == 1 and words in err_lines(r)[-1] and len(err_lines(r)) == 1, r.output
     assert not out.exists()
+
+
+def test_unversioned_blend_keeps_to_the_family_when_a_style_is_retrained_alone(family, tmp_path):
+    import shutil
+
+    zoo = tmp_path / "zoo"
+    shutil.copytree(family[1], zoo)  # the module's zoo stays as the other tests expect it
+    r = cli("publish", make_run(tmp_path / "solo"), "--name", "wave", "--zoo", zoo, "--no-sample")
+    assert r.exit_code == 0 and "wave@2" in r.output, r.output  # the latest wave is not the family's
+    r = cli("export", "starry+wave", "--format", "onnx", "-o", tmp_path / "blend.onnx", "--zoo", zoo)
+    assert r.exit_code == 0 and "starry@1:0.5+wave@1:0.5" in r.output, r.output
+    r = cli("apply", "starry+wave@2", PHOTOS / "tubingen.jpg", "-o", tmp_path / "never.jpg", "--zoo", zoo)
+    assert r.exit_code == 1 and "trained together" in err_lines(r)[-1], r.output
+    assert not (tmp_path / "never.jpg").exists()

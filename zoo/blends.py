@@ -53,7 +53,7 @@ def resolve_model(ref: str, zoo: str | None = None):
         entry = stack.resolve(ref)
         return net_from_bytes(entry.read_weights(), entry.config), entry
     parts = parse_blend(ref)
-    entries = [stack.resolve(name) for name, _ in parts]
+    entries = _one_family([stack.resolve(name) for name, _ in parts], [name for name, _ in parts], stack)
     nets = [net_from_bytes(e.read_weights(), e.config) for e in entries]
     fams = {(e.config.get("family") or {}).get("shared_sha256") for e in entries}
     try:
@@ -68,3 +68,35 @@ def resolve_model(ref: str, zoo: str | None = None):
     name = "+".join(e.name for e in entries)
     return net.eval().requires_grad_(False), Blend(name, "+".join(f"{e.ref}:{w:g}" for e, w in zip(entries, weights)),
                                                    tuple(entries), weights)
+
+
+def _family(entry) -> str | None:
+    return (entry.config.get("family") or {}).get("shared_sha256")
+
+
+def _key(entry) -> tuple:
+    return id(entry.zoo), entry.name, entry.version  # one version of one layer of the stack
+
+
+def _one_family(entries: list, refs: list[str], stack) -> list:
+    """The latest versions of ``starry+wave`` may come from different networks (wave retrained alone
+    after the family was published): then the unversioned parts fall back to the family that holds
+    most of what the names resolved to (the newest such), an explicit ``@N`` staying as written."""
+    from zoo.index import parse_ref
+
+    if len(entries) < 2 or (_family(entries[0]) and len({_family(e) for e in entries}) == 1):
+        return entries
+    pinned = [_key(e) if parse_ref(r)[1] else None for e, r in zip(entries, refs)]  # an explicit @N stays
+    resolved = {_key(e) for e in entries}
+    by_family: dict[str, dict] = {}
+    for e, _ in stack.entries(all_versions=True):
+        if _family(e):
+            by_family.setdefault(_family(e), {}).setdefault(e.name, e)  # user layer first: it shadows
+    best, best_rank = None, None
+    for members in by_family.values():
+        picked = [members.get(e.name) for e in entries]
+        if all(p is not None and pin in (None, _key(p)) for p, pin in zip(picked, pinned)):
+            rank = (sum(_key(p) in resolved for p in picked), max(p.version for p in picked))
+            if best_rank is None or rank > best_rank:
+                best, best_rank = picked, rank
+    return best or entries
