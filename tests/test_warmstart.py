@@ -21,6 +21,7 @@ def test_a_family_fills_each_style_by_name():
     wave, starry = (load_model(f"{n}@2", precision="fp32")[0].state_dict() for n in ("wave", "starry"))
     assert arch == {"width": 0.5, "num_residual": 5}
     assert record["from"] == "starry@2" and record["images_seen"] == 52000
+    assert init_state("wave@3", ["wave"])[2]["images_seen"] == 40000 + 52000  # wave@3 itself started from starry@2
     assert record["styles"] == {"wave": "wave", "starry": "starry", "mystery": "starry"}  # unknown: the named model's
     assert state["enc1.2.weight"].shape == (3,) + wave["enc1.2.weight"].shape
     assert torch.equal(state["enc1.2.weight"][0], wave["enc1.2.weight"])

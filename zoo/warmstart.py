@@ -46,7 +46,13 @@ def _from_zoo(ref: str) -> tuple[dict[str, dict], str, dict, dict]:
 
 
 def _cost(training: dict) -> dict:
-    return {k: training[k] for k in ("steps", "images_seen", "wall_seconds", "hardware") if training.get(k) is not None}
+    """What the source had cost, its own warm start included (wave@4 from wave@3 from starry@2)."""
+    own = {k: training[k] for k in ("steps", "images_seen", "wall_seconds", "hardware") if training.get(k) is not None}
+    before = training.get("init") or {}
+    for k in ("steps", "images_seen", "wall_seconds"):
+        if k in own and before.get(k) is not None:
+            own[k] += before[k]
+    return own
 
 
 def init_state(init: str, styles: list[str]) -> tuple[dict, dict, dict]:
