@@ -121,6 +121,23 @@ def test_resume_continues_at_the_saved_step_with_the_same_optimizer_state(tmp_pa
         torch.testing.assert_close(r_opt[i]["exp_avg_sq"], s_opt[i]["exp_avg_sq"], rtol=1e-3, atol=1e-9)
 
 
+def test_a_run_resumed_mid_epoch_shows_its_progress_bar(tmp_path, capsys):
+    """Lightning skips the epoch-start hook on a mid-epoch resume (its bar read 'Training: 0/?')."""
+    import shutil
+
+    from zoo.training import run_train
+
+    over = dict(style="starry", data=str(PHOTOS_1K / "val"), image_size=48, style_size=64, batch_size=2,
+                max_steps=4, checkpoint_every=2, out=str(tmp_path), run_id="r")
+    run_train(over, preset="quick", progress=False)
+    ckpts = tmp_path / "r" / "checkpoints"
+    shutil.copy(ckpts / "step0000002.ckpt", ckpts / "last.ckpt")  # as if stopped after step 2 of 4
+    capsys.readouterr()
+    assert run_train({}, resume=tmp_path / "r")["steps"] == 4
+    last = capsys.readouterr().out.replace("\r", "\n").strip().splitlines()[-1]
+    assert "Epoch 0: 100%" in last and "/?" not in last, last
+
+
 def test_ddp_two_processes_match_one_process(tmp_path):
     """2 CPU processes (gloo) x batch 1 == 1 process x batch 2, same seed and steps."""
     lr = 1e-2

@@ -19,7 +19,7 @@ from pathlib import Path
 import lightning as L
 import torch
 import yaml
-from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from lit_modules.errors import ConfigError
@@ -28,6 +28,7 @@ from lit_modules.hw import bf16_fast, hardware_name
 
 from .config import PRECISIONS, TrainConfig
 from .data import ContentDataModule, check_source
+from .progress import StepRichBar, StepTQDMBar
 
 ENV_RUN_ID = "STYLE_ZOO_RUN_ID"  # shared by DDP ranks that Lightning launches as subprocesses
 
@@ -166,7 +167,7 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> tup
         PreviewAtEnd(),
     ]
     if progress:
-        callbacks.append(RichProgressBar() if sys.stderr.isatty() else TQDMProgressBar(refresh_rate=max(1, cfg.log_every)))
+        callbacks.append(StepRichBar() if sys.stderr.isatty() else StepTQDMBar(refresh_rate=max(1, cfg.log_every)))
     trainer = L.Trainer(
         accelerator=accelerator, devices=devices, num_nodes=cfg.num_nodes, strategy=strategy, precision=precision,
         max_steps=cfg.max_steps, max_epochs=-1, max_time=cfg.max_time,
