@@ -110,3 +110,8 @@ def test_unversioned_blend_keeps_to_the_family_when_a_style_is_retrained_alone(f
     r = cli("apply", "starry+wave@2", PHOTOS / "tubingen.jpg", "-o", tmp_path / "never.jpg", "--zoo", zoo)
     assert r.exit_code == 1 and "trained together" in err_lines(r)[-1], r.output
     assert not (tmp_path / "never.jpg").exists()
+
+
+def test_builtin_blend_uses_the_family_when_a_style_has_a_dedicated_newer_version(tmp_path):
+    r = cli("apply", "starry+wave", PHOTOS / "tubingen.jpg", "-o", tmp_path / "b.jpg", "--size", 64, "--zoo", tmp_path / "z")
+    assert r.exit_code == 0 and "starry@3:0.5+wave@3:0.5" in r.output, r.output  # wave@4 was trained alone
