@@ -2,9 +2,11 @@
 
 Lightning (2.5+) skips ``on_train_epoch_start`` when a run resumes mid-epoch (Lightning issue 20603),
 which is where its bars learn their total and description, so ``zoo train --resume`` showed
-``Training: 1775/?`` with a rate counted from step 0. And the data module streams only the steps that
-are left, so the loader's length is not the run's. Here the bar is set up on the first batch if the
-epoch start was skipped, its total is the steps done plus the steps left, its rate this leg's.
+``Training: 1775/?`` with a rate counted from step 0. Here the bar is set up on the first batch if
+the epoch start was skipped, starting at the restored batch, its rate this leg's. (The data module
+streams the steps left, and Lightning counts the restored batches into the epoch as well, so a
+resumed run ends its epoch early and finishes its steps in a short second one: same steps, same
+samples, same schedule.)
 """
 from __future__ import annotations
 
@@ -24,8 +26,8 @@ class _ResumeAware:
     def on_train_batch_start(self, trainer, pl_module, batch: Any, batch_idx: int) -> None:
         if not self._epoch_started:  # resumed mid-epoch: the epoch-start hook did not run
             self.on_train_epoch_start(trainer, pl_module)
-            # the loader streams only what is left: the epoch's length is the steps done + that
-            self._resumed_at(batch_idx, batch_idx + convert_inf(self.total_train_batches))
+            # Lightning counts the restored batches into this epoch's length (the loader's)
+            self._resumed_at(batch_idx, convert_inf(self.total_train_batches))
         super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
 
     def _resumed_at(self, done: int, total: int) -> None:
