@@ -55,7 +55,7 @@ def resolve_model(ref: str, zoo: str | None = None):
     parts = parse_blend(ref)
     entries = _one_family([stack.resolve(name) for name, _ in parts], [name for name, _ in parts], stack)
     nets = [net_from_bytes(e.read_weights(), e.config) for e in entries]
-    fams = {(e.config.get("family") or {}).get("shared_sha256") for e in entries}
+    fams = {e.family for e in entries}
     try:
         if len(entries) > 1 and (None in fams or len(fams) > 1):
             raise ValueError("not trained together")
@@ -70,10 +70,6 @@ def resolve_model(ref: str, zoo: str | None = None):
                                                    tuple(entries), weights)
 
 
-def _family(entry) -> str | None:
-    return (entry.config.get("family") or {}).get("shared_sha256")
-
-
 def _key(entry) -> tuple:
     return id(entry.zoo), entry.name, entry.version  # one version of one layer of the stack
 
@@ -84,14 +80,14 @@ def _one_family(entries: list, refs: list[str], stack) -> list:
     most of what the names resolved to (the newest such), an explicit ``@N`` staying as written."""
     from zoo.index import parse_ref
 
-    if len(entries) < 2 or (_family(entries[0]) and len({_family(e) for e in entries}) == 1):
+    if len(entries) < 2 or (entries[0].family and len({e.family for e in entries}) == 1):
         return entries
     pinned = [_key(e) if parse_ref(r)[1] else None for e, r in zip(entries, refs)]  # an explicit @N stays
     resolved = {_key(e) for e in entries}
     by_family: dict[str, dict] = {}
     for e, _ in stack.entries(all_versions=True):
-        if _family(e):
-            by_family.setdefault(_family(e), {}).setdefault(e.name, e)  # user layer first: it shadows
+        if e.family:
+            by_family.setdefault(e.family, {}).setdefault(e.name, e)  # user layer first: it shadows
     best, best_rank = None, None
     for members in by_family.values():
         picked = [members.get(e.name) for e in entries]

@@ -115,6 +115,11 @@ class Entry:
     def config(self) -> dict:
         return self.info.get("config", {})
 
+    @property
+    def family(self) -> str | None:
+        """The hash of the convolutions shared with the styles trained together with it, else None."""
+        return (self.config.get("family") or {}).get("shared_sha256")
+
     def read_weights(self) -> bytes:
         """The model file's bytes, after the sha256 and format checks."""
         rel = _safe_rel(self.info["file"])

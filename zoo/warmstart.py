@@ -31,11 +31,10 @@ def _from_zoo(ref: str) -> tuple[dict[str, dict], str, dict, dict]:
 
     stack = ZooStack()
     entry = stack.resolve(ref)
-    family = (entry.config.get("family") or {}).get("shared_sha256")
     members = [entry]
-    if family:  # the other styles of the same conditional network (one training run: one version each)
+    if entry.family:  # the other styles of the same conditional network (one training run: one version each)
         members += [e for e, _ in stack.entries(all_versions=True)
-                    if (e.config.get("family") or {}).get("shared_sha256") == family and e.name != entry.name]
+                    if e.family == entry.family and e.name != entry.name]
 
     def style_name(e) -> str:
         return (e.info.get("style") or {}).get("name") or e.name
