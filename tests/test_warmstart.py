@@ -57,6 +57,8 @@ def test_train_from_a_run_checkpoint(tmp_path):
     state, arch, record = init_state(str(tmp_path / "a"), ["udnie"])
     assert record["styles"] == {"udnie": "udnie"} and arch["width"] == 0.5
     assert record["steps"] == 2 + 13000  # its own 2 steps and those of its warm start, udnie@2
+    (tmp_path / "a" / "summary.json").unlink()  # a run stopped early: the warm start's cost is read from config.yaml
+    assert init_state(str(tmp_path / "a" / "checkpoints" / "last.ckpt"), ["udnie"])[2]["steps"] == 2 + 13000
     assert state["enc1.2.weight"].shape == (16,)
 
 

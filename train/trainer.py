@@ -180,8 +180,9 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> tup
     return trainer, throughput
 
 
-def _init_record(run_dir: Path) -> dict | None:
-    """The warm start's record kept in a run's config.yaml (a resumed run reports it too)."""
+def run_init_record(run_dir: Path) -> dict | None:
+    """The warm start's record kept in a run's config.yaml (a resumed run reports it too, and so does
+    a checkpoint of a run stopped before it wrote summary.json)."""
     try:
         return (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("init_record")
     except (OSError, yaml.YAMLError):
@@ -209,7 +210,7 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
     accelerator = "cuda" if trainer.accelerator.__class__.__name__.lower().startswith("cuda") else "cpu"
     workers = cfg.num_workers if cfg.num_workers >= 0 else (0 if accelerator == "cpu" else min(8, (os.cpu_count() or 2) // max(1, trainer.num_devices)))
     model = build_model(cfg, style_meta, style_image, precision)
-    init_record = _init_record(run_dir) if resume else (init or {}).get("record")  # kept in config.yaml across --resume
+    init_record = run_init_record(run_dir) if resume else (init or {}).get("record")  # kept in config.yaml across --resume
     if init is not None and not resume:
         model.net.load_state_dict(init["state"])  # copies into the (channels_last) parameters
     data = ContentDataModule(cfg.data, image_size=cfg.image_size, batch_size=cfg.batch_size, total_steps=cfg.max_steps,

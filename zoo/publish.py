@@ -96,6 +96,11 @@ def read_run(source: str | os.PathLike) -> dict:
         for alias in ("wall_s", "seconds", "wall_time_s", "wall_time"):
             if alias in summary and "wall_seconds" not in training:
                 training["wall_seconds"] = summary[alias]
+    if run is not None and "init" not in training:  # a run stopped before its summary: the warm start is in config.yaml
+        from train.trainer import run_init_record
+
+        if record := run_init_record(run):
+            training["init"] = record
     if training.get("steps") and "images_seen" not in training and hp.get("batch_size"):
         training["images_seen"] = int(training["steps"]) * int(hp["batch_size"]) * int(training.get("world_size", 1))
     return {"weights": weights, "config": hp, "style": style, "training": _plain(training), "checkpoint": str(ckpt_path)}
