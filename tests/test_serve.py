@@ -50,7 +50,7 @@ def test_page_and_models(client):
     page = client.get("/")
     assert page.status_code == 200 and 'id="photo"' in page.text and "/api/apply" in page.text
     models = client.get("/api/models").json()
-    assert [m["ref"] for m in models] == ["composition_vii@3", "scream@4", "shipwreck@4", "starry@3", "udnie@3", "wave@4"]
+    assert [m["ref"] for m in models] == ["composition_vii@3", "scream@4", "shipwreck@4", "starry@4", "udnie@3", "wave@4"]
     assert all(m["layer"] == "built-in" and m["title"] and m["sample"] for m in models)
     sample = client.get(models[2]["sample"])
     assert sample.status_code == 200 and sample.headers["content-type"] == "image/jpeg"
@@ -62,7 +62,7 @@ def test_apply_stylises_and_models_load_once(client):
     photo = jpeg((120, 90))
     r = post(client, photo, size=64)
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
-    assert r.headers["x-model"] == "starry@3" and r.headers["x-size"] == "64x48"
+    assert r.headers["x-model"] == "starry@4" and r.headers["x-size"] == "64x48"
     out = as_array(r.content)
     assert out.shape == (48, 64, 3)
     small = np.asarray(Image.open(io.BytesIO(photo)).convert("RGB").resize((64, 48), Image.Resampling.LANCZOS), np.float32) / 255
