@@ -32,14 +32,16 @@ def test_a_family_fills_each_style_by_name():
 
 
 def test_train_from_a_zoo_model_starts_where_it_ended(tmp_path):
-    """Two steps from wave@2 at lr 1e-9: the network is still wave@2 (the warm start was loaded)."""
-    r = cli("train", "--style", "wave", "--init", "wave@2", "--lr", 1e-9, "--preset", "quick", *TRAIN_ARGS,
+    """Two steps from wave@2 at lr 1e-9 (the built-ins' second-stage preset): the network is still wave@2."""
+    r = cli("train", "--style", "wave", "--init", "wave@2", "--lr", 1e-9, "--preset", "finetune", *TRAIN_ARGS,
             "--photo-size", 96, "--out", tmp_path, "--run-id", "w")
     assert r.exit_code == 0, r.output
     summary = json.loads((tmp_path / "w" / "summary.json").read_text())
     assert summary["init"]["from"] == "wave@2" and summary["init"]["wall_seconds"] > 0
     ckpt = torch.load(tmp_path / "w" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["hyper_parameters"]["init"] == "wave@2" and ckpt["hyper_parameters"]["photo_size"] == 96
+    assert "relu5_1" in ckpt["hyper_parameters"]["style_layers"]  # the preset's layers (quick stops at relu4_1)
+    assert "preset: finetune" in (tmp_path / "w" / "config.yaml").read_text()
     wave = load_model("wave@2", precision="fp32")[0].state_dict()
     got = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     assert max(float((got[k] - wave[k]).abs().max()) for k in wave) < 1e-3  # fp16-stored weights, 2 tiny steps

@@ -312,7 +312,8 @@ def train(
     run_id: Annotated[Optional[str], typer.Option(help="Run directory name (default: STYLE-TIMESTAMP).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory from its last checkpoint.")] = None,
     preset: Annotated[str, typer.Option(help="quick (CPU, ~15 min), default (paper recipe, GPU), builtin (the built-in models' "
-                                              "CPU recipe: six styles, long, resumable), or auto (quick on CPU, default on GPU).")] = "auto",
+                                              "CPU recipe: six styles, long, resumable), finetune (their second stage: one style at 256 px "
+                                              "from --init NAME), or auto (quick on CPU, default on GPU).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a fast feed-forward network for one style (Johnson et al.) into a run directory."""
