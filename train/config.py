@@ -174,3 +174,12 @@ def resolve_weights(cfg: TrainConfig, recommended: dict | None) -> TrainConfig:
             value = recommended.get(name, fallback)
             fill[name] = [float(v) for v in value] if isinstance(value, list) else float(value)
     return cfg.update(**fill)
+
+
+def run_init_record(run_dir: Path) -> dict | None:
+    """The warm start's record kept in a run's config.yaml (a resumed run reports it too, and so does
+    a checkpoint of a run stopped before it wrote summary.json)."""
+    try:
+        return (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("init_record")
+    except (OSError, yaml.YAMLError):
+        return None

@@ -26,7 +26,7 @@ from lit_modules.errors import ConfigError
 from lit_modules.fast_style import FastStyle
 from lit_modules.hw import bf16_fast, hardware_name
 
-from .config import PRECISIONS, TrainConfig
+from .config import PRECISIONS, TrainConfig, run_init_record
 from .data import ContentDataModule, check_source
 from .progress import StepRichBar, StepTQDMBar
 
@@ -178,15 +178,6 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> tup
         benchmark=False, deterministic=False,
     )
     return trainer, throughput
-
-
-def run_init_record(run_dir: Path) -> dict | None:
-    """The warm start's record kept in a run's config.yaml (a resumed run reports it too, and so does
-    a checkpoint of a run stopped before it wrote summary.json)."""
-    try:
-        return (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("init_record")
-    except (OSError, yaml.YAMLError):
-        return None
 
 
 def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: bool = False,

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from lit_modules.errors import StyleZooError
+from train.config import run_init_record
 from zoo import cards
 from zoo.index import Zoo, validate_name
 
@@ -97,8 +98,6 @@ def read_run(source: str | os.PathLike) -> dict:
             if alias in summary and "wall_seconds" not in training:
                 training["wall_seconds"] = summary[alias]
     if run is not None and "init" not in training:  # a run stopped before its summary: the warm start is in config.yaml
-        from train.trainer import run_init_record
-
         if record := run_init_record(run):
             training["init"] = record
     if training.get("steps") and "images_seen" not in training and hp.get("batch_size"):
