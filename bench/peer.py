@@ -95,7 +95,7 @@ def wall(cmd: list[str], **kw) -> float:
     return time.perf_counter() - t
 
 
-def apply_both(src: Path, env: dict, tmp: Path, size: int, repeats: int) -> None:
+def apply_both(src: Path, env: dict, tmp: Path, size: int, repeats: int, precisions: list[str]) -> None:
     import torch
     from PIL import Image
 
@@ -114,8 +114,9 @@ def apply_both(src: Path, env: dict, tmp: Path, size: int, repeats: int) -> None
             "--output-image", str(tmp / "peer.jpg")]
     ours = [sys.executable, "-m", "zoo.cli", "apply", ref, str(photo), "-o", str(tmp / "ours.jpg"), "-q", "--zoo", str(tmp / "zoo")]
     for _ in range(repeats):
-        tp, to = wall(peer, env=env), wall(ours, cwd=ROOT)
-        print(f"{size}x{size}, width 1.0, whole process: pytorch/examples eval {tp:.2f} s, zoo apply {to:.2f} s ({tp / to:.2f}x)", flush=True)
+        tp = wall(peer, env=env)  # the peer runs fp32 (it has no other precision on a CPU)
+        runs = ", ".join(f"zoo apply --precision {p} {(to := wall(ours + ['--precision', p], cwd=ROOT)):.2f} s ({tp / to:.2f}x)" for p in precisions)
+        print(f"{size}x{size}, width 1.0, whole process: pytorch/examples eval {tp:.2f} s, {runs}", flush=True)
 
 
 def main() -> None:
@@ -127,6 +128,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--repeats", type=int, default=2, help="apply: runs of each tool, alternating")
+    ap.add_argument("--precision", default="auto,fp32",
+                    help="apply: comma-separated zoo apply precisions (auto is bf16 where the CPU has AMX/avx512_bf16, "
+                         "else fp32: fp32 is what an AVX2-only CPU runs)")
     a = ap.parse_args()
     src = peer_dir(a.examples, a.mirror)
     import torch
@@ -136,7 +140,7 @@ def main() -> None:
         tmp = Path(tmp)
         env = peer_env(tmp, src)
         if a.what == "apply":
-            apply_both(src, env, tmp, a.size or 1080, a.repeats)
+            apply_both(src, env, tmp, a.size or 1080, a.repeats, a.precision.split(","))
             return
         size = a.size or 256
         data = photos_folder(tmp, a.steps * a.batch)

@@ -1,6 +1,8 @@
 """Image I/O: every mode becomes RGB [0,1]; bad files raise one-line ImageErrors; atomic writes."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -75,6 +77,12 @@ def test_atomic_save_and_output_checks(tmp_path):
     out = save_image(x, tmp_path / "o.png")
     assert torch.allclose(load_image(out), x, atol=1 / 255)
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temp files left
+    old = os.umask(0o027)
+    try:  # the output gets a new file's permissions, not the temp file's private 0600
+        assert save_image(x, tmp_path / "g.jpg").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~old
     with pytest.raises(ImageError, match="unknown output format"):
         check_output_path(tmp_path / "o.xyz")
     with pytest.raises(ImageError, match="does not exist"):

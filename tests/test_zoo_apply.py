@@ -8,7 +8,8 @@ import torch
 
 from lit_modules.color import rgb_to_yuv
 from lit_modules.transformer_net import TransformerNet
-from zoo.apply import _forward, stylize_tensor
+from zoo.apply import stylize_tensor
+from zoo.strips import strip_forward as _forward
 from zoo.images import load_image
 from zoo_helpers import cli, err_lines, make_run
 

@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from lit_modules.color import preserve_color as _preserve_color
-from lit_modules.transformer_net import TransformerNet, channel_stats
+from lit_modules.transformer_net import TransformerNet
 from zoo.images import IMAGE_EXTENSIONS, ImageError, check_output_path, pil_to_tensor, read_image, resize_long_side, save_image
+from zoo.strips import strip_forward
 
 CONTEXT = 48  # px of real context around each tile (the network's effective receptive radius)
 OVERLAP = 32  # px over which neighbouring tiles are cross-faded
@@ -77,118 +78,6 @@ def load_model(ref: str, zoo: str | None = None, device: str = "cpu", precision:
     return net, entry, dtype
 
 
-STRIP_BYTES = 24 << 20  # temporary input rows per strip of a full-resolution conv
-
-
-def _reflect(i: torch.Tensor, n: int) -> torch.Tensor:
-    """Reflection-pad index map (ReflectionPad2d semantics) of positions ``i`` into 0..n-1."""
-    i = i.abs()
-    return torch.where(i >= n, 2 * (n - 1) - i, i)
-
-
-# Nearest 2x upsampling then a 3x3 conv = four 2x2 convs on the small map, one per output phase
-# (row/column even or odd): kernel rows (and columns) summed as [k0, k1+k2] (even) or [k0+k1, k2]
-# (odd). 16 taps a small pixel instead of 36: 2.25x fewer FLOPs, and no upsampled copy to gather.
-_PHASE = torch.tensor([[[1.0, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]])  # (2 phases, 2 taps, 3 kernel rows)
-
-
-def _phase_weights(wt: torch.Tensor) -> torch.Tensor:
-    """(O, I, 3, 3) -> (O * 4, I, 2, 2): output channel o*4 + 2*py + px is phase (py, px) of o."""
-    a = _PHASE.to(wt.device, torch.float32)
-    k = torch.einsum("pir,ocrs,qjs->opqcij", a, wt.float(), a)  # (O, 2, 2, I, 2, 2)
-    return k.reshape(wt.shape[0] * 4, wt.shape[1], 2, 2).to(wt.dtype)
-
-
-def _band(x: torch.Tensor, lo: int, hi: int, p: int, mode: str) -> torch.Tensor:
-    """Rows ``lo:hi`` of ``x`` (they may run past either edge) and ``p`` columns each side, padded
-    (``mode``) where they leave the map: one copy."""
-    H = x.shape[2]
-    return F.pad(x[:, :, max(lo, 0):min(hi, H)], (p, p, max(0, -lo), max(0, hi - H)), mode=mode)
-
-
-def _upconv_phases(conv, x: torch.Tensor, out: torch.Tensor) -> None:
-    """``out`` (B, O, 2h, 2w) <- conv3x3(reflect_pad1(nearest_up2(x))), in bands of input rows."""
-    B, C, h, w = x.shape
-    O = conv.out_channels
-    k4 = _phase_weights(conv.weight)
-    b4 = None if conv.bias is None else conv.bias.repeat_interleave(4)
-    # reflection padding of the upsampled map = replicate padding of the small one (rows 0 and 1
-    # of the upsampled map are both row 0)
-    band = max(1, STRIP_BYTES // max(1, C * (w + 2) * x.element_size() * B * 4))
-    for a0 in range(0, h, band):
-        a1 = min(h, a0 + band)
-        xs = _band(x, a0 - 1, a1 + 1, 1, "replicate")  # small-map rows this band reads (one either side)
-        y = F.conv2d(xs, k4, b4).view(B, O, 4, a1 - a0 + 1, w + 1)  # (B, O, phase, rows, w + 1)
-        n = a1 - a0
-        z = torch.stack([y[:, :, 0, :n, :w], y[:, :, 1, :n, 1:], y[:, :, 2, 1:, :w], y[:, :, 3, 1:, 1:]], 2)
-        out[:, :, 2 * a0:2 * a1] = z.view(B, O, 2, 2, n, w).permute(0, 1, 4, 2, 5, 3).reshape(B, O, 2 * n, 2 * w)
-
-
-def _conv_layer(layer, x: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
-    """``ConvLayer`` (reflection pad, conv, [instance norm, ReLU]) on ``x`` -- optionally nearest-
-    upsampled to ``size`` first -- computed in horizontal strips, the norm and ReLU in place.
-
-    Same arithmetic as ``layer(x)`` (or ``layer(F.interpolate(x, size))``), but never holds the
-    padded or upsampled input: only the output map and one strip of gathered input rows.
-    """
-    mods = list(layer)
-    conv = mods[1]
-    norm = next((m for m in mods if hasattr(m, "record")), None)
-    relu = any(isinstance(m, torch.nn.ReLU) for m in mods)
-    k, s, p = conv.kernel_size[0], conv.stride[0], mods[0].padding[0]
-    B, C, h, w = x.shape
-    H, W = size if size is not None else (h, w)
-    Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
-    dev = x.device
-    cols = _reflect(torch.arange(W + 2 * p, device=dev) - p, W)
-    if size is not None:  # nearest: src = floor(dst * in / out), as F.interpolate(mode="nearest")
-        cols = torch.clamp((cols.double() * (w / W)).floor().long(), max=w - 1)
-    out = torch.empty(B, conv.out_channels, Ho, Wo, dtype=x.dtype, device=dev)
-    row_bytes = C * (W + 2 * p) * x.element_size() * B
-    band = max(1, min(Ho, (STRIP_BYTES // max(1, row_bytes) - k) // s + 1))
-    wt, bias = conv.weight, conv.bias
-    phases = size is not None and (H, W) == (2 * h, 2 * w) and (k, s, p) == (3, 1, 1)
-    if phases:  # an exact 2x upsampling: four small convs instead of gathering the big map
-        _upconv_phases(conv, x, out)
-    for r0 in range(0, 0 if phases else Ho, band):
-        r1 = min(Ho, r0 + band)
-        if size is None:  # a slice of rows, reflection-padded: one copy (index_select would make two)
-            lo, hi = r0 * s - p, (r1 - 1) * s + k - p  # input rows this band of outputs reads
-            strip = _band(x, lo, hi, p, "reflect") if p else x[:, :, lo:hi]
-        else:
-            rows = _reflect(torch.arange(r0 * s, (r1 - 1) * s + k, device=dev) - p, H)
-            rows = torch.clamp((rows.double() * (h / H)).floor().long(), max=h - 1)
-            strip = x.index_select(2, rows).index_select(3, cols)
-        out[:, :, r0:r1] = F.conv2d(strip, wt, bias, stride=s)
-        del strip
-    if norm is not None:
-        if norm.stats is None:
-            mean, var = channel_stats(out)
-            if norm.record:
-                norm.stats = (mean, var)
-        else:
-            mean, var = norm.stats
-        scale = torch.rsqrt(var + norm.eps) * norm.weight.float().view(1, -1, 1, 1)
-        shift = norm.bias.float().view(1, -1, 1, 1) - mean * scale
-        out.mul_(scale.to(out.dtype)).add_(shift.to(out.dtype))
-    if relu:
-        out.relu_()
-    return out
-
-
-def _forward(net: TransformerNet, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``net(x)`` with bounded memory: full- and half-resolution layers run in strips, in place."""
-    x = x.to(dtype)
-    s1 = x.shape[-2:]
-    h = _conv_layer(net.enc1, x)
-    h = _conv_layer(net.enc2, h)
-    s2 = h.shape[-2:]
-    h = net.res(_conv_layer(net.enc3, h))
-    h = _conv_layer(net.up1.conv, h, tuple(s2))
-    h = _conv_layer(net.up2.conv, h, tuple(s1))
-    return torch.sigmoid(_conv_layer(net.out, h).float())
-
-
 def _ramp(n: int, lead: int, trail: int) -> torch.Tensor:
     """Weights along one axis of a tile: linear 0->1 over ``lead`` px, 1->0 over ``trail`` px."""
     w = torch.ones(n)
@@ -225,7 +114,7 @@ def _budget_bytes() -> int:
 
 
 def _bytes_per_px(width: float) -> float:
-    # Peak of the strip-wise forward (``_forward``): one full-resolution 32*width-channel map
+    # Peak of the strip-wise forward (``strip_forward``): one full-resolution 32*width-channel map
     # plus the next layer's output, fp32 (~240*width B/px), plus the photo in and out.
     return 240 * max(width, 0.25) + 24
 
@@ -260,7 +149,7 @@ def record_stats(net: TransformerNet, x: torch.Tensor, dtype: torch.dtype, stats
     for n in norms:
         n.stats, n.record = None, True
     try:
-        _forward(net, x, dtype)
+        strip_forward(net, x, dtype)
         return [n.stats for n in norms]
     finally:
         for n in norms:
@@ -309,7 +198,7 @@ def stylize_tensor(
         c = prep(x)
         net.set_norm_stats(stats)  # None: each norm uses this image's own statistics
         try:
-            return post(_forward(net, c, dtype), c)
+            return post(strip_forward(net, c, dtype), c)
         finally:
             net.set_norm_stats(None)
 
@@ -325,7 +214,7 @@ def stylize_tensor(
                 cy0, cx0 = max(0, y0 - CONTEXT), max(0, x0 - CONTEXT)
                 cy1, cx1 = min(H, y1 + CONTEXT), min(W, x1 + CONTEXT)
                 c = prep(x[:, :, cy0:cy1, cx0:cx1])
-                y = post(_forward(net, c, dtype), c)[:, :, y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
+                y = post(strip_forward(net, c, dtype), c)[:, :, y0 - cy0 : y1 - cy0, x0 - cx0 : x1 - cx0]
                 wy = _ramp(y1 - y0, OVERLAP if y0 > 0 else 0, OVERLAP if y1 < H else 0)
                 wx = _ramp(x1 - x0, OVERLAP if x0 > 0 else 0, OVERLAP if x1 < W else 0)
                 wgt = (wy[:, None] * wx[None, :])[None, None]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import torch
 from PIL import Image, ImageFile, ImageOps
 
 from lit_modules.errors import StyleZooError
+from zoo.fsutil import mkstemp_beside
 
 # Anything above this many pixels is refused as a likely decompression bomb (Pillow's own
 # default warns at ~89 MP and fails at twice that; we fail at the limit itself).
@@ -142,7 +142,7 @@ def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, quality: 
     path = check_output_path(path, overwrite_input=True)
     img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
     fmt = SAVE_EXTENSIONS[path.suffix.lower()]
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = mkstemp_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}

@@ -16,7 +16,6 @@ import dataclasses
 import difflib
 import hashlib
 import os
-import tempfile
 import urllib.request
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -26,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from lit_modules.errors import ConfigError, StyleZooError
+from zoo.fsutil import mkstemp_beside
 
 ENV_DIR = "STYLE_ZOO_STYLE_DIR"
 ENV_OFFLINE = "STYLE_ZOO_OFFLINE"
@@ -141,7 +141,7 @@ def locate(style: Style) -> tuple[Path | None, str]:
 
 def _download(style: Style, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
+    fd, tmp = mkstemp_beside(dest, suffix="")
     try:
         with os.fdopen(fd, "wb") as f, urllib.request.urlopen(style.url, timeout=20) as r:
             while block := r.read(1 << 20):

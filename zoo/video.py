@@ -13,13 +13,13 @@ PyAV and OpenCV are the ``video`` extra; they are imported only when a video is 
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from lit_modules.errors import StyleZooError
+from zoo.fsutil import mkstemp_beside
 from zoo.temporal import FrameStylizer
 from zoo.video_config import Temporal
 
@@ -132,7 +132,7 @@ def apply_video(stylizer: FrameStylizer, src: Path, dst: Path, on_progress: Prog
     inp, vs, audio = _open_input(av, src)
     total = int(vs.frames or 0)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+        fd, tmp = mkstemp_beside(dst)
         os.close(fd)
     except OSError as e:
         inp.close()
