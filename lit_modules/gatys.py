@@ -134,7 +134,8 @@ class GatysStylizer(L.LightningModule):
 
     def finish(self) -> torch.Tensor:
         """Evaluate the last point (the last step went there unevaluated); return the best image."""
-        if self._cache is None or not torch.equal(self._cache[0], self.image.detach()):
+        img = self.image.detach()  # the trainer's teardown may have moved the module (to the CPU)
+        if self._cache is None or not torch.equal(self._cache[0].to(img.device), img):
             with torch.no_grad():
                 terms = {k: float(v) for k, v in self.loss(self.image.clamp(0, 1)).items()}
             self.evals += 1
@@ -266,7 +267,9 @@ def stylize(
         t_scale = time.perf_counter()
         if steps:
             _trainer(device, steps, progress, on_step).fit(module, train_dataloaders=[0] * steps)
-        image = module.finish().detach()
+        # Lightning's teardown moves the module to the CPU after fit: bring it back, so finishing
+        # (one more loss evaluation) runs where the optimisation ran and meets its cache there
+        image = module.to(device).finish().detach()
         terms = module.best_terms
         scales.append({"long_side": long_side, "steps": steps, "evals": module.evals, "recoveries": module.recoveries,
                        "seconds": round(time.perf_counter() - t_scale, 2), "loss": terms["total"]})
