@@ -92,6 +92,21 @@ def _upconv_phases(conv, x: torch.Tensor, out: torch.Tensor) -> None:
         d[:, :, 1, :, 1] = y[:, 1:, 1:, :, 1, 1]
 
 
+def _fix_edge_columns(x: torch.Tensor, wt: torch.Tensor, bias: torch.Tensor | None, s: int, p: int, out: torch.Tensor) -> None:
+    """Recompute the output columns whose window reaches past the left or right edge (they saw
+    zeros) from a reflection-padded band of edge columns, all rows: one small conv a side."""
+    W, Wo, k = x.shape[3], out.shape[3], wt.shape[-1]
+    left = min(Wo, -(-p // s))  # columns c with c*s - p < 0
+    right = max(left, min(Wo, (W - k + p) // s + 1))  # first column with c*s - p + k - 1 > W - 1
+    for c0, c1 in ((0, left), (right, Wo)):
+        if c1 > c0:
+            # at least 8 output columns: oneDNN's bf16 stride-2 conv returns NaN for a 1-column output
+            a, b = (c0, min(Wo, max(c1, c0 + 8))) if c0 == 0 else (max(0, min(c0, Wo - 8)), c1)
+            lo, hi = a * s - p, (b - 1) * s + k - p  # input columns these outputs read
+            band = F.pad(x[:, :, :, max(lo, 0):min(hi, W)], (max(0, -lo), max(0, hi - W), p, p), mode="reflect")
+            out[:, :, :, c0:c1] = F.conv2d(band, wt, bias, stride=s)[:, :, :, c0 - a : c1 - a]
+
+
 def _conv_layer(layer, x: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
     """``ConvLayer`` (reflection pad, conv, [instance norm, ReLU]) on ``x`` (channels_last) --
     optionally nearest-upsampled to ``size`` first -- computed in horizontal strips, the norm and
@@ -124,10 +139,14 @@ def _conv_layer(layer, x: torch.Tensor, size: tuple[int, int] | None = None) -> 
     s2d = x.dtype == torch.float32 and conv.out_channels <= 4 and k >= 5 and s == 1 and size is None
     if s2d:  # few output channels (the last layer): a conv between 2x2 pixel blocks (module docstring)
         wt, bias = _s2d_weights(conv.weight).contiguous(memory_format=CL), None if bias is None else bias.repeat_interleave(4)
+    zero_cols = size is None and not s2d and p > 0  # inner bands: zero-padded columns, fixed below
     for r0 in range(0, 0 if phases else Ho, band):
         r1 = min(Ho, r0 + band)
         if size is None:  # a slice of rows, reflection-padded: one copy (index_select would make two)
             lo, hi = r0 * s - p, (r1 - 1) * s + k - p  # input rows this band of outputs reads
+            if zero_cols and lo >= 0 and hi <= H:  # no copy: oneDNN pads the columns with zeros inside
+                out[:, :, r0:r1] = F.conv2d(x[:, :, lo:hi], wt, bias, stride=s, padding=(0, p))
+                continue
             strip = _band(x, lo, hi, p, "reflect") if p else x[:, :, lo:hi]
         else:
             rows = _reflect(torch.arange(r0 * s, (r1 - 1) * s + k, device=dev) - p, H)
@@ -135,6 +154,8 @@ def _conv_layer(layer, x: torch.Tensor, size: tuple[int, int] | None = None) -> 
             strip = x.index_select(2, rows).index_select(3, cols).contiguous(memory_format=CL)
         out[:, :, r0:r1] = _conv_s2d(strip, wt, bias, 2, r1 - r0, Wo) if s2d else F.conv2d(strip, wt, bias, stride=s)
         del strip
+    if zero_cols:
+        _fix_edge_columns(x, wt, bias, s, p, out)
     if norm is not None:
         if norm.stats is None:
             mean, var = channel_stats(out)
@@ -158,7 +179,9 @@ def strip_forward(net: TransformerNet, x: torch.Tensor, dtype: torch.dtype) -> t
     h = _conv_layer(net.enc1, x)
     h = _conv_layer(net.enc2, h)
     s2 = h.shape[-2:]
-    h = net.res(_conv_layer(net.enc3, h))  # the residual blocks' modules keep channels_last
+    h = _conv_layer(net.enc3, h)
+    for block in net.res:  # x + body(x), the sum in place of the body's fresh output
+        h = _conv_layer(block.body[1], _conv_layer(block.body[0], h)).add_(h)
     h = _conv_layer(net.up1.conv, h, tuple(s2))
     h = _conv_layer(net.up2.conv, h, tuple(s1))
     return torch.sigmoid(_conv_layer(net.out, h).float()).contiguous()
