@@ -50,7 +50,7 @@ def test_page_and_models(client):
     page = client.get("/")
     assert page.status_code == 200 and 'id="photo"' in page.text and "/api/apply" in page.text
     models = client.get("/api/models").json()
-    assert [m["ref"] for m in models] == ["composition_vii@4", "scream@4", "shipwreck@4", "starry@4", "udnie@4", "wave@4"]
+    assert [m["ref"] for m in models] == ["composition_vii@4", "scream@5", "shipwreck@5", "starry@4", "udnie@4", "wave@5"]
     assert all(m["layer"] == "built-in" and m["title"] and m["sample"] for m in models)
     sample = client.get(models[2]["sample"])
     assert sample.status_code == 200 and sample.headers["content-type"] == "image/jpeg"

@@ -78,8 +78,8 @@ def test_upload_a_photo_and_see_it_stylised(browser, tmp_path, monkeypatch):
         assert diff > 0.05
 
         # Another model: the result is replaced by that model's.
-        page.locator(".model[data-ref='wave@4']").click()
-        page.wait_for_function("() => document.getElementById('result').dataset.model === 'wave@4'", timeout=60_000)
+        page.locator(".model[data-ref='wave@5']").click()
+        page.wait_for_function("() => document.getElementById('result').dataset.model === 'wave@5'", timeout=60_000)
 
         # Drag and drop another photo onto the drop zone: it is stylised in turn.
         Image.open(PHOTOS / "golden_gate.jpg").convert("RGB").resize((120, 90)).save(tmp_path / "gate.jpg", quality=92)

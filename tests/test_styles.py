@@ -108,7 +108,7 @@ def test_zoo_styles_lists_provenance_and_builtin_models(fresh_home):
     for name in SHIPPED:
         assert name in out
     for text in ("The Starry Night", "Vincent van Gogh", "1889", "Public domain", "shipped",
-                 "starry@4 (built-in)", "wave@4 (built-in)", "shipwreck@4 (built-in)", "jcjohnson/neural-style"):
+                 "starry@4 (built-in)", "wave@5 (built-in)", "shipwreck@5 (built-in)", "jcjohnson/neural-style"):
         assert text in out, text
     assert str(fresh_home) in out  # where to add styles
 
