@@ -57,3 +57,22 @@ def test_train_without_data_offline_fails_at_once_in_one_line(new_user):
     assert "--data FOLDER" in lines[0] and "hf:justram/COCO2014-Images" in lines[0] and "HF_HUB_OFFLINE" in lines[0]
     assert seconds < 10
     assert list(work.iterdir()) == []  # no run directory left behind
+
+
+def test_apply_in_a_new_process_writes_reports_and_exits_cleanly(new_user):
+    """`zoo apply` ends its process with os._exit once the output is written (skipping ~0.4 s of
+    interpreter teardown): its report must still reach a pipe, the file must be whole, and a
+    failure must keep its exit code and one-line error."""
+    env, work = new_user
+    out = work / "out.png"
+    r = zoo(["apply", "starry", str(PHOTOS / "tubingen.jpg"), "--size", "96", "-q", "-o", str(out)], env, work, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith("starry@") and "wrote" in r.stdout and str(out) in r.stdout
+    from PIL import Image
+
+    with Image.open(out) as im:
+        im.load()  # a complete file
+        assert max(im.size) == 96
+    assert sorted(p.name for p in work.iterdir()) == ["out.png"]  # no temp file left
+    r = zoo(["apply", "starry", str(work / "missing.jpg"), "-o", str(work / "x.jpg")], env, work, timeout=120)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "missing.jpg" in r.stderr

@@ -9,8 +9,8 @@ import torch
 from lit_modules.color import rgb_to_yuv
 from lit_modules.transformer_net import TransformerNet
 from zoo.apply import stylize_tensor
-from zoo.strips import strip_forward as _forward
 from zoo.images import load_image
+from zoo.strips import strip_forward as _forward
 from zoo_helpers import cli, err_lines, make_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,11 +37,18 @@ def _net(width: float = 0.25) -> TransformerNet:
 
 
 def test_strip_forward_is_the_network():
+    """Same picture as the module's forward: zero-padded convs with recomputed edges, 2x and
+    non-2x upsamplings, the space-to-depth last conv (fp32), bf16 (oneDNN once gave NaN on a
+    1-column stride-2 edge band: small and thin photos)."""
     net = _net(0.5)
     with torch.inference_mode():  # odd sides: 2x and non-2x upsamplings; even: every one 2x (phase convs)
-        for shape in ((1, 3, 83, 129), (2, 3, 64, 96)):
+        for shape in ((1, 3, 83, 129), (2, 3, 64, 96), (1, 3, 9, 11), (1, 3, 300, 20)):
             x = torch.rand(*shape)
-            assert (net(x) - _forward(net, x, torch.float32)).abs().max() < 1e-5
+            ref = net(x)
+            assert (ref - _forward(net, x, torch.float32)).abs().max() < 1e-5, shape
+            bf = _forward(net.to(torch.bfloat16), x, torch.bfloat16)
+            net.float()
+            assert bf.dtype == torch.float32 and (ref - bf).abs().max() < 0.05, shape
 
 
 def test_tiled_2mp_matches_untiled_within_bound():
