@@ -77,10 +77,10 @@ def peer_train(src: Path, env: dict, data: Path, tmp: Path, size: int, batch: in
     return (len(stamps) - 2) * batch / (stamps[-1] - stamps[1])
 
 
-def ours_train(data: Path, tmp: Path, size: int, batch: int, steps: int, width: float | None) -> float:
+def ours_train(data: Path, tmp: Path, size: int, batch: int, steps: int, width: float | None, precision: str) -> float:
     cmd = [sys.executable, "-m", "zoo.cli", "train", "--style", "starry", "--preset", "quick", "--data", str(data),
            "--image-size", str(size), "--batch-size", str(batch), "--steps", str(steps), "--out", str(tmp / "runs"),
-           "--run-id", f"w{width}", "-q"] + (["--width", str(width)] if width else [])
+           "--run-id", f"w{width}", "--precision", precision, "-q"] + (["--width", str(width)] if width else [])
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"zoo train failed: {r.stdout[-500:]}{r.stderr[-500:]}")
@@ -128,9 +128,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--repeats", type=int, default=2, help="apply: runs of each tool, alternating")
-    ap.add_argument("--precision", default="auto,fp32",
-                    help="apply: comma-separated zoo apply precisions (auto is bf16 where the CPU has AMX/avx512_bf16, "
-                         "else fp32: fp32 is what an AVX2-only CPU runs)")
+    ap.add_argument("--precision", default=None,
+                    help="zoo's precisions, comma-separated (apply: each one; default auto,fp32; train: the first; "
+                         "default auto). auto is bf16 where the CPU has AMX/avx512_bf16, else fp32: what an AVX2-only CPU runs")
     a = ap.parse_args()
     src = peer_dir(a.examples, a.mirror)
     import torch
@@ -140,14 +140,16 @@ def main() -> None:
         tmp = Path(tmp)
         env = peer_env(tmp, src)
         if a.what == "apply":
-            apply_both(src, env, tmp, a.size or 1080, a.repeats, a.precision.split(","))
+            apply_both(src, env, tmp, a.size or 1080, a.repeats, (a.precision or "auto,fp32").split(","))
             return
         size = a.size or 256
         data = photos_folder(tmp, a.steps * a.batch)
         print(f"{size} px crops, batch {a.batch}, {a.steps} steps (first 2 warm-up), images/s:", flush=True)
         print(f"  pytorch/examples (full width, VGG-16 to relu4_3): {peer_train(src, env, data, tmp, size, a.batch, a.steps):.2f}", flush=True)
-        print(f"  zoo train --preset quick (half width, VGG-19 to relu4_1): {ours_train(data, tmp, size, a.batch, a.steps, None):.2f}", flush=True)
-        print(f"  zoo train --preset quick --width 1: {ours_train(data, tmp, size, a.batch, a.steps, 1.0):.2f}", flush=True)
+        prec = (a.precision or "auto").split(",")[0]
+        print(f"  zoo train --preset quick --precision {prec} (half width, VGG-19 to relu4_1): "
+              f"{ours_train(data, tmp, size, a.batch, a.steps, None, prec):.2f}", flush=True)
+        print(f"  zoo train --preset quick --precision {prec} --width 1: {ours_train(data, tmp, size, a.batch, a.steps, 1.0, prec):.2f}", flush=True)
 
 
 if __name__ == "__main__":

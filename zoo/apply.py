@@ -1,8 +1,8 @@
 """Apply a zoo model to photos: verified load, tiled inference in bounded memory, colour, strength.
 
-Imports only torch, safetensors, ``lit_modules.transformer_net``, ``lit_modules.color`` and
-``zoo.images`` (no Lightning, no torchvision): a 1080x1080 photo's whole process is dominated
-by ``import torch`` and the forward pass.
+Imports only torch, safetensors, ``lit_modules.transformer_net``, ``lit_modules.color``,
+``zoo.images`` and ``zoo.strips`` (the forward pass; no Lightning, no torchvision): a 1080x1080
+photo's whole process is dominated by ``import torch`` and that forward pass.
 
 Tiling: a photo above the untiled budget is cut into tiles (multiples of 4 px, so the
 network's two stride-2 stages see the same sampling grid as the whole image) with ``CONTEXT``

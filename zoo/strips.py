@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from lit_modules.transformer_net import TransformerNet, channel_stats, scale_shift_
 
 STRIP_BYTES = 24 << 20  # temporary input rows per strip of a full-resolution conv
-CL = torch.channels_last  # the layout of every activation in _forward
+CL = torch.channels_last  # the layout of every activation in strip_forward
 
 
 def _reflect(i: torch.Tensor, n: int) -> torch.Tensor:
