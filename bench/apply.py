@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 BIG = (ROOT / ".." / "shared" / "assets" / "photos" / "figures_5184x3456.jpg").resolve()
 SIZES = ((1080, 1080), (1920, 1080), (3840, 2160))
 
@@ -47,7 +46,7 @@ def random_model_zoo(folder: Path, width: float) -> str:
     from safetensors.torch import save
 
     from lit_modules.transformer_net import TransformerNet
-    from zoo.index import Zoo
+    from zoo.registry.store import Zoo
 
     torch.manual_seed(0)
     net = TransformerNet(width)

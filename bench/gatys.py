@@ -6,10 +6,10 @@
     python bench/gatys.py --style starry --photos tubingen.jpg --set steps=120 --set style_weight=5
 
 Every row: wall and CPU seconds (the CPU is often shared: CPU seconds compare better), the final
-loss terms, style d / content d by `zoo evaluate`'s yardstick (``zoo.evaluate.metrics_for``:
+loss terms, style d / content d by `zoo evaluate`'s yardstick (``zoo.evaluation.metrics.metrics_for``:
 relative Gram distance over relu1_1..relu5_1 to the painting at the output size, relative feature
 distance at relu4_2 to the photo), the photo's own style d, and SSIM of luminance at a 128 px long
-side (``zoo.evaluate.layout_ssim``: does the subject survive?). ``--save DIR`` writes the outputs.
+side (``zoo.evaluation.metrics.layout_ssim``: does the subject survive?). ``--save DIR`` writes the outputs.
 pastiche runs once per (photo, painting, size, steps); its output and times are cached in --cache.
 """
 from __future__ import annotations
@@ -28,14 +28,13 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 # Named styles' paintings from the shared assets unless the user points elsewhere.
 os.environ.setdefault("STYLE_ZOO_STYLE_DIR", str(ROOT.parent / "shared" / "assets" / "styles"))
-from lit_modules.gatys import stylize  # noqa: E402
-from zoo import styles  # noqa: E402
-from zoo.evaluate import layout_ssim, metrics_for  # noqa: E402
-from zoo.images import load_image, save_image  # noqa: E402
-from zoo.stylize import build_config  # noqa: E402
+from lit_modules.gatys import stylize
+from zoo.registry import styles
+from zoo.evaluation.metrics import layout_ssim, metrics_for
+from zoo.media.images import load_image, save_image
+from zoo.inference.gatys import gatys_config as build_config
 
 ASSETS = ROOT.parent / "shared" / "assets"
 PHOTOS = "photos/tubingen.jpg,photos/golden_gate.jpg,photos-1k/val/coco_000000001296.jpg"
@@ -112,7 +111,7 @@ def memory(args, overrides: dict) -> None:
     for size in [int(s) for s in args.sizes.split(",")]:
         code = (f"import sys, json, resource, time, torch; sys.path.insert(0, {str(ROOT)!r}); from bench.gatys import ours, _photo; "
                 f"torch.set_num_threads({args.threads or torch.get_num_threads()}); "
-                f"from zoo.images import load_image; import logging; logging.getLogger('lightning.pytorch').setLevel(40); "
+                f"from zoo.media.images import load_image; import logging; logging.getLogger('lightning.pytorch').setLevel(40); "
                 f"run, cfg = ours({args.style!r}, {overrides!r}, {size}); c = time.process_time(); "
                 f"y, rep = run(load_image(_photo({args.photos.split(',')[0]!r}))); "
                 f"print(json.dumps({{'size': {size}, 'shape': list(y.shape[-2:]), 'wall_s': round(rep['seconds'], 1), "

@@ -11,7 +11,7 @@ shipwreck) and against Gatys optimisation (starry, composition_vii: no reference
 
 Photos: ``../shared/assets/photos`` (demo photos none of the models trained on; the 27 MP one is
 left out), or ``--data DIR``. For each style it stylises the same photos, at the size people apply
-at (512 px), and prints `zoo evaluate`'s metrics (``zoo.evaluate.metrics_for``): style distance
+at (512 px), and prints `zoo evaluate`'s metrics (``zoo.evaluation.metrics.metrics_for``): style distance
 to the painting (at the same size), content distance to the photo, layout SSIM (is the subject
 still there?), the worst photo's black-clipped share, and forward ms/MP. Lower distances are better.
 
@@ -27,16 +27,14 @@ import argparse
 import hashlib
 import json
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zoo import EVAL_SIZE  # noqa: E402
-from zoo.evaluate import metrics_for, photo_set, speed_ms_per_mp  # noqa: E402
+from zoo import EVAL_SIZE
+from zoo.evaluation.metrics import metrics_for, photo_set, speed_ms_per_mp
 
 ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
 REFERENCES = {"wave": "wave", "udnie": "udnie", "scream": "scream", "shipwreck": "wreck"}  # our style -> engstrom/<dir>
@@ -112,8 +110,8 @@ def held_out_photos(data: str | None, limit: int) -> list[Path]:
 def gatys_fn(style: str, style_path: Path, size: int):
     """`zoo stylize --style STYLE`'s optimisation (its defaults), as a photo -> image callable."""
     from lit_modules.gatys import stylize
-    from zoo.images import load_image
-    from zoo.stylize import build_config
+    from zoo.media.images import load_image
+    from zoo.inference.gatys import gatys_config as build_config
 
     cfg = build_config(style, {"size": size})
     painting = load_image(style_path)
@@ -153,7 +151,7 @@ def save_card_metrics(entry, results: dict, photos: list[Path], args) -> None:
     """Our model's metrics, plus the reference's (Engstrom's network, else Gatys) on the same photos,
     into the zoo's index record and card, as `zoo evaluate` stores them."""
     from lit_modules.hw import hardware_name
-    from zoo.evaluate import save_metrics
+    from zoo.evaluation.metrics import save_metrics
 
     keys = ("style_distance", "content_distance", "ssim", "layout_ssim", "black_max")
     ours = results[entry.ref]
@@ -213,9 +211,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from lit_modules.errors import StyleZooError
-    from zoo import styles
-    from zoo.apply import load_model
-    from zoo.images import load_image, save_image
+    from zoo.registry import styles
+    from zoo.inference.stylizer import Stylizer
+    from zoo.media.images import load_image, save_image
 
     photos = held_out_photos(args.data, args.limit)
     print(f"# {len(photos)} held-out photos ({', '.join(p.stem for p in photos)}) at {args.size} px; painting at "
@@ -231,11 +229,12 @@ def main() -> None:
         models, ours, results = [], None, {}
         for ref in ([] if args.no_builtin else [style]) + [r for r in extra if r.split("@")[0] == style]:
             try:
-                net, entry, dtype = load_model(ref, args.zoo, "cpu", "fp32")
+                stylizer = Stylizer.load(ref, args.zoo, "cpu", "fp32", tile=None)
             except StyleZooError as e:
                 print(f"{style:16} {ref:18} not measured: {e}", flush=True)
                 continue
-            models.append((entry.ref, lambda x, net=net: net(x)))
+            entry = stylizer.source
+            models.append((entry.ref, stylizer.tensor))
             ours = ours or entry
         if style in trained:
             models.append((ckpt_label, lambda x, net=trained[style]: net(x)))

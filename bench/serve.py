@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT / "tests"))  # serve_helpers: the test suite's loopback server
 PHOTO = (ROOT / ".." / "shared" / "assets" / "photos" / "tubingen.jpg").resolve()
 
 

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from lit_modules.fast_style import FastStyle  # noqa: E402
-from lit_modules.hw import bf16_fast, hardware_name  # noqa: E402
-from train.config import build_config  # noqa: E402
+from lit_modules.fast_style import FastStyle
+from lit_modules.hw import bf16_fast, hardware_name
+from train.config import build_config
 
 CONFIGS = ("fp32", "fp32+cl", "bf16+cl", "fp32+compile", "bf16+cl+compile")
 

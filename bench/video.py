@@ -5,7 +5,7 @@ Never run by the test suite.
     .venv/bin/python bench/video.py table --models starry --frames 0 --size 640
     .venv/bin/python bench/video.py speed                       # frames/s at 640x360 and 1280x720
 
-``table``: ``zoo.video_eval.measure_clip`` under four settings -- per-frame (each frame on its
+``table``: ``zoo.evaluation.video.measure_clip`` under four settings -- per-frame (each frame on its
 own), shared instance-norm statistics (lever 1), flow-guided blending (lever 2), both -- printing
 the warping error (Lai et al. 2018; lower = less flicker) and the style distance of the frames
 (``zoo evaluate``'s yardstick), each also as a ratio to per-frame.
@@ -18,20 +18,18 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 FOX = (ROOT / ".." / "shared" / "assets" / "photos" / "fox.mp4").resolve()
 os.environ.setdefault("STYLE_ZOO_STYLE_DIR", str((ROOT / ".." / "shared" / "assets" / "styles").resolve()))
 BUILTIN = ("starry", "wave", "scream", "udnie", "composition_vii")
 
 
 def table(models: list[str], size: int | None, frames: int | None, every: int) -> None:
-    from zoo.video_eval import SETTINGS, measure_clip
+    from zoo.evaluation.video import SETTINGS, measure_clip
 
     print(f"fox.mp4, {'full size' if size is None else f'long side {size} px'}, "
           f"{'all' if frames is None else f'first {frames}'} frames; style distance on every {every}th frame at 256 px")
@@ -50,7 +48,7 @@ def table(models: list[str], size: int | None, frames: int | None, every: int) -
 def make_clip(path: Path, w: int, h: int, n: int) -> Path:
     import av
 
-    from zoo.video_eval import read_frames
+    from zoo.media.video import read_frames
 
     out = av.open(str(path), "w")
     vs = out.add_stream("libx264", rate=30)
@@ -64,8 +62,8 @@ def make_clip(path: Path, w: int, h: int, n: int) -> Path:
 
 
 def speed(model: str, frames: int) -> None:
-    from zoo.video import apply_media
-    from zoo.video_config import Temporal
+    from zoo.inference.apply import apply_media
+    from zoo.media.temporal import Temporal
 
     import torch
 

@@ -1,4 +1,5 @@
-"""Typed, one-line errors. Library code raises these; only `zoo/cli.py` turns them into exits."""
+"""Typed, one-line errors. Library code raises these; only ``zoo/cli`` turns them into exits."""
+from __future__ import annotations
 
 
 class StyleZooError(Exception):
@@ -11,3 +12,11 @@ class BackboneUnavailable(StyleZooError):
 
 class ConfigError(StyleZooError):
     """A setting is out of range or names something that does not exist."""
+
+
+def one_line(e: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (an OSError's strerror first), else its type's name.
+
+    Third-party errors (Pillow, FFmpeg, the Hub client) often span many lines; a user needs one."""
+    text = str(getattr(e, "strerror", None) or e).strip()
+    return (text.splitlines()[0] if text else type(e).__name__)[:limit]

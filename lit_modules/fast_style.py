@@ -196,7 +196,6 @@ class FastStyle(L.LightningModule):
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
         hp = ckpt["hyper_parameters"]
         style = hp["style"]
-        net = TransformerNet(width=hp["width"], num_residual=hp["num_residual"],
-                             styles=len(style) if isinstance(style, (list, tuple)) else 1)
+        net = TransformerNet.from_config(hp, styles=len(style) if isinstance(style, (list, tuple)) else 1)
         net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
         return net.eval()

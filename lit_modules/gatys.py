@@ -20,7 +20,7 @@ from torch import nn
 from .color import match_luminance, preserve_color, rgb_to_yuv
 from .errors import ConfigError, StyleZooError
 from .gatys_config import LINE_SEARCHES, OPTIMIZERS, GatysConfig
-from .hw import bf16_fast
+from .hw import gatys_bf16
 from .losses import PerceptualLoss
 
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
@@ -194,7 +194,7 @@ def build_loss(cfg: GatysConfig) -> PerceptualLoss:
 
 
 def _fast_vgg(loss: PerceptualLoss, device: torch.device, precision: str) -> None:
-    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_fast(device))
+    use_bf16 = gatys_bf16(precision, device)
     loss.to(device)
     if use_bf16:
         # bf16 weights in channels_last once, instead of autocast re-casting them every pass.

@@ -5,6 +5,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from .errors import ConfigError
+from .hw import check_gatys_precision
 
 OPTIMIZERS = ("lbfgs", "adam")
 LINE_SEARCHES = ("strong_wolfe", "none")
@@ -69,8 +70,7 @@ class GatysConfig:
             raise ConfigError("loss weights must be finite and >= 0")
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive number, got {self.lr}")
-        if self.precision not in ("auto", "bf16", "fp32"):
-            raise ConfigError(f"unknown precision {self.precision!r}; choose auto, bf16 or fp32")
+        check_gatys_precision(self.precision)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -223,8 +223,15 @@ class TransformerNet(nn.Module):
         self.up2 = UpConv(c2, c1, styles=styles)
         self.out = ConvLayer(c1, 3, 9, norm=False, relu=False)
 
+    @classmethod
+    def from_config(cls, config: dict, styles: int | None = None) -> "TransformerNet":
+        """The architecture a config describes (a version record's, a checkpoint's or ``config()``'s):
+        ``width``, ``num_residual``, ``styles``; the only way a stored network is rebuilt."""
+        return cls(width=float(config.get("width", 1.0)), num_residual=int(config.get("num_residual", 5)),
+                   styles=int(styles if styles is not None else config.get("styles", 1)))
+
     def config(self) -> dict:
-        """What is needed to rebuild this architecture (weights aside)."""
+        """What is needed to rebuild this architecture (weights aside): ``from_config``'s input."""
         cfg = {"width": self.width, "num_residual": self.num_residual}
         if self.styles > 1:
             cfg["styles"] = self.styles

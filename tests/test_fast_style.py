@@ -17,7 +17,7 @@ from lit_modules.fast_style import FastStyle
 from lit_modules.losses import PerceptualLoss
 from lit_modules.transformer_net import TransformerNet
 from zoo.cli import app
-from zoo.images import load_image
+from zoo.media.images import load_image
 
 TRAIN = PHOTOS_1K / "train"
 HELD_OUT = sorted((PHOTOS_1K / "val").glob("*.jpg"))[0]
@@ -51,9 +51,9 @@ def trained(tmp_path_factory) -> Path:
 
 
 def test_run_directory_contract(trained):
-    from train.trainer import resolve_precision
+    from lit_modules.hw import train_precision
 
-    auto = resolve_precision("auto", "cpu")  # bf16-mixed on CPUs with avx512_bf16 / AMX, else 32-true
+    auto = train_precision("auto", "cpu")  # bf16-mixed on CPUs with avx512_bf16 / AMX, else 32-true
     cfg = yaml.safe_load((trained / "config.yaml").read_text())
     assert cfg["style"] == "starry" and cfg["image_size"] == 64 and cfg["precision"] == auto
     assert cfg["style_info"]["sha256"] and cfg["content_weight"] is not None
@@ -125,15 +125,16 @@ def test_a_run_resumed_mid_epoch_shows_its_progress_bar(tmp_path, capsys):
     """Lightning skips the epoch-start hook on a mid-epoch resume (its bar read 'Training: 0/?')."""
     import shutil
 
-    from zoo.training import run_train
+    from train.run import run_train
+    from zoo.registry.styles import training_inputs
 
     over = dict(style="starry", data=str(PHOTOS_1K / "val"), image_size=48, style_size=64, batch_size=2,
                 max_steps=4, checkpoint_every=2, out=str(tmp_path), run_id="r")
-    run_train(over, preset="quick", progress=False)
+    run_train(over, training_inputs, preset="quick", progress=False)
     ckpts = tmp_path / "r" / "checkpoints"
     shutil.copy(ckpts / "step0000002.ckpt", ckpts / "last.ckpt")  # as if stopped after step 2 of 4
     capsys.readouterr()
-    assert run_train({}, resume=tmp_path / "r")["steps"] == 4
+    assert run_train({}, training_inputs, resume=tmp_path / "r")["steps"] == 4
     last = capsys.readouterr().out.replace("\r", "\n").strip().splitlines()[-1]
     assert "Epoch 0: 100%" in last and "/?" not in last, last
 

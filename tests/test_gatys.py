@@ -10,8 +10,8 @@ import pytest
 from lit_modules.errors import ConfigError
 from lit_modules.gatys import GatysStylizer, build_loss, fit_size, scale_sizes, stage_steps, stylize
 from lit_modules.gatys_config import GatysConfig
-from zoo.evaluate import metrics_for
-from zoo.images import load_image, save_image
+from zoo.evaluation.metrics import metrics_for
+from zoo.media.images import load_image, save_image
 
 CONTENT = load_image(PHOTOS / "tubingen.jpg", 96)
 STYLE = load_image(STYLES / "starry_night.jpg", 96)

@@ -11,10 +11,12 @@ import pytest
 import torch
 
 from conftest import PHOTOS
-from zoo import cards
-from zoo.apply import load_model
-from zoo.hub import HubError, parse_target, pull, push
-from zoo.images import load_image
+from zoo.registry import cards
+from zoo.inference.loader import load
+from zoo.registry.errors import HubError
+from zoo.registry.refs import parse_target
+from zoo.sharing.hub import pull, push
+from zoo.media.images import load_image
 from zoo_helpers import cli, err_lines
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -81,8 +83,8 @@ def test_pull_round_trip_adds_next_version_with_origin(pushed, user_zoo):
     assert (user_zoo / info["sample"]).read_bytes()[:2] == b"\xff\xd8"
     # The pulled model computes exactly what the original does.
     x = load_image(PHOTOS / "tubingen.jpg", 48)
-    ours, _, _ = load_model("mine@1", None, "cpu", "fp32")
-    theirs, _, _ = load_model("starry@1", str(user_zoo.parent / "no-zoo"), "cpu", "fp32")
+    ours = load("mine@1", None, "cpu", "fp32").net
+    theirs = load("starry@1", str(user_zoo.parent / "no-zoo"), "cpu", "fp32").net
     with torch.inference_mode():
         assert torch.equal(ours(x), theirs(x))
 
@@ -275,7 +277,7 @@ def test_a_family_of_styles_still_blends_after_push_and_pull(tmp_path, monkeypat
     from safetensors.torch import load as st_load, save as st_save
 
     from lit_modules.transformer_net import norm_keys
-    from zoo.index import BUILTIN_DIR, Zoo
+    from zoo.registry.store import BUILTIN_DIR, Zoo
     from zoo.serve.app import create_app
 
     base = Zoo(BUILTIN_DIR, readonly=True).find("starry")
@@ -289,7 +291,8 @@ def test_a_family_of_styles_still_blends_after_push_and_pull(tmp_path, monkeypat
     dest = tmp_path / "dest"
     for name in ("fa", "fb"):
         pull(f"file://{tmp_path}/repo-{name}@v1", zoo=str(dest))
-    net, blend_entry, _ = load_model("fa:0.5+fb:0.5", str(dest), "cpu", "fp32")
+    loaded = load("fa:0.5+fb:0.5", str(dest), "cpu", "fp32")
+    net, blend_entry = loaded.net, loaded.source
     assert blend_entry.ref == "fa@1:0.5+fb@1:0.5"
     monkeypatch.setenv("STYLE_ZOO_HOME", str(dest))
     photo = (PHOTOS / "tubingen.jpg").read_bytes()

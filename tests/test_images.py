@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from conftest import PHOTOS
-from zoo.images import ImageError, check_output_path, load_image, read_image, save_image
+from zoo.media.images import ImageError, check_output_path, load_image, read_image, save_image
 
 
 def _photo(size=(40, 30)) -> Image.Image:
@@ -64,7 +64,7 @@ def test_bad_files_raise_one_line(tmp_path):
 
 
 def test_decompression_bomb_refused(tmp_path, monkeypatch):
-    import zoo.images as images
+    import zoo.media.images as images
 
     _photo((400, 300)).save(tmp_path / "big.png")
     monkeypatch.setattr(images, "MAX_PIXELS", 10_000)  # the real file is 120k pixels

@@ -5,7 +5,7 @@ import torch
 
 from conftest import PHOTOS, STYLES
 from lit_modules.losses import ContentLoss, PerceptualLoss, StyleLoss, gram, total_variation
-from zoo.images import load_image
+from zoo.media.images import load_image
 
 
 def test_gram_by_hand():

@@ -10,7 +10,7 @@ import torch
 
 from conftest import PHOTOS, PHOTOS_1K, STYLES
 from lit_modules.losses import PerceptualLoss
-from zoo.images import load_image
+from zoo.media.images import load_image
 from zoo_helpers import cli, err_lines, make_run
 
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from conftest import ROOT, STYLES
 from lit_modules.errors import ConfigError
-from zoo import styles
+from zoo.registry import styles
 from zoo.cli import app
 
 SHIPPED = ("starry", "wave", "scream", "composition_vii", "udnie", "shipwreck")
@@ -114,7 +114,8 @@ def test_zoo_styles_lists_provenance_and_builtin_models(fresh_home):
 
 
 def test_wheel_ships_the_paintings(tmp_path):
-    """Build the wheel (as `pip install .` does) and check the paintings and style YAMLs are in it."""
+    """Build the wheel (as `pip install .` does): the paintings, style YAMLs and presets are package
+    data of train (train/configs), and the only importable packages are zoo, train and lit_modules."""
     src = tmp_path / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
     for d in ("zoo", "train", "lit_modules", "configs", "model_cards"):
@@ -128,4 +129,6 @@ def test_wheel_ships_the_paintings(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in SHIPPED:
         s = styles.get(name)
-        assert f"configs/styles/{name}.yaml" in names and f"configs/styles/{s.file}" in names
+        assert f"train/configs/styles/{name}.yaml" in names and f"train/configs/styles/{s.file}" in names
+    assert "train/configs/train/quick.yaml" in names and "zoo/serve/static/index.html" in names
+    assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"zoo", "train", "lit_modules"}

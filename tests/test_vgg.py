@@ -7,7 +7,7 @@ import torch
 from conftest import PHOTOS
 from lit_modules.errors import BackboneUnavailable, ConfigError
 from lit_modules.vgg import LAYER_NAMES, VGG19Features
-from zoo.images import load_image, save_image
+from zoo.media.images import load_image, save_image
 
 
 def test_layer_names_cover_relu1_1_to_relu5_4():

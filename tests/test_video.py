@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from conftest import PHOTOS
 from zoo.cli import app
-from zoo.flow import FlowEstimator, WarpingError, consistent, gray, warp
-from zoo.images import load_image
-from zoo.temporal import FlowBlender, RunningStats
+from zoo.media.flow import FlowEstimator, WarpingError, consistent, gray, warp
+from zoo.media.images import load_image
+from zoo.media.temporal import FlowBlender, RunningStats
 
 runner = CliRunner()
 W, H, N = 96, 64, 8
@@ -90,7 +90,7 @@ def test_warping_error_is_zero_for_true_motion_and_grows_with_flicker():
 
 def test_flow_blending_cuts_the_flicker_of_noisy_outputs_and_keeps_their_detail():
     """Outputs = panned photo + independent noise per frame (the flicker of a per-frame network)."""
-    from zoo.flow import cv2
+    from zoo.media.flow import cv2
 
     frames = panned_frames()
     rng = np.random.default_rng(1)
@@ -212,8 +212,9 @@ def test_unwritable_output_folder(tmp_path):
 # ------------------------------------------------------------------------------ fox.mp4
 def test_fox_clip_cut_short_levers_reduce_warping_error(tmp_path):
     """The real clip, its first 8 frames at 128 px: flicker measured per frame and with both levers."""
-    from zoo.video_eval import measure_clip, read_frames
-    from zoo.video_config import Temporal
+    from zoo.evaluation.video import measure_clip
+    from zoo.media.temporal import Temporal
+    from zoo.media.video import read_frames
 
     clip = write_clip(tmp_path / "fox8.mp4", list(read_frames(PHOTOS / "fox.mp4", size=128, max_frames=8)), rate=30)
     r = measure_clip("starry", clip, settings={"per-frame": Temporal(shared_stats=False, blend=0.0), "both": Temporal()},

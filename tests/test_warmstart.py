@@ -9,16 +9,22 @@ import torch
 
 from conftest import PHOTOS_1K
 from lit_modules.errors import ConfigError
-from zoo.apply import load_model
-from zoo.warmstart import init_state
+from train.warmstart import init_state as _init_state
+from zoo.inference.loader import load
+from zoo.registry.family import warm_source
 from zoo_helpers import cli, err_lines
+
+
+def init_state(init: str, styles: list[str]):
+    """--init as zoo train resolves it: a checkpoint, else a zoo model."""
+    return _init_state(init, styles, warm_source)
 
 TRAIN_ARGS = ("--data", PHOTOS_1K / "val", "--image-size", 48, "--style-size", 64, "--batch-size", 2, "--steps", 2, "-q")
 
 
 def test_a_family_fills_each_style_by_name():
     state, arch, record = init_state("starry@2", ["wave", "starry", "mystery"])
-    wave, starry = (load_model(f"{n}@2", precision="fp32")[0].state_dict() for n in ("wave", "starry"))
+    wave, starry = (load(f"{n}@2", precision="fp32").net.state_dict() for n in ("wave", "starry"))
     assert arch == {"width": 0.5, "num_residual": 5}
     assert record["from"] == "starry@2" and record["images_seen"] == 52000
     assert init_state("wave@3", ["wave"])[2]["images_seen"] == 40000 + 52000  # wave@3 itself started from starry@2
@@ -42,7 +48,7 @@ def test_train_from_a_zoo_model_starts_where_it_ended(tmp_path):
     assert ckpt["hyper_parameters"]["init"] == "wave@2" and ckpt["hyper_parameters"]["photo_size"] == 96
     assert "relu5_1" in ckpt["hyper_parameters"]["style_layers"]  # the preset's layers (quick stops at relu4_1)
     assert "preset: finetune" in (tmp_path / "w" / "config.yaml").read_text()
-    wave = load_model("wave@2", precision="fp32")[0].state_dict()
+    wave = load("wave@2", precision="fp32").net.state_dict()
     got = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     assert max(float((got[k] - wave[k]).abs().max()) for k in wave) < 1e-3  # fp16-stored weights, 2 tiny steps
     # its card states what the warm start had cost

@@ -8,9 +8,9 @@ import torch
 
 from lit_modules.color import rgb_to_yuv
 from lit_modules.transformer_net import TransformerNet
-from zoo.apply import stylize_tensor
-from zoo.images import load_image
-from zoo.strips import strip_forward as _forward
+from zoo.inference.stylizer import Stylizer
+from zoo.media.images import load_image
+from zoo.inference.forward import strip_forward as _forward
 from zoo_helpers import cli, err_lines, make_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,7 +45,9 @@ def test_strip_forward_is_the_network():
         for shape in ((1, 3, 83, 129), (2, 3, 64, 96), (1, 3, 9, 11), (1, 3, 300, 20)):
             x = torch.rand(*shape)
             ref = net(x)
-            assert (ref - _forward(net, x, torch.float32)).abs().max() < 1e-5, shape
+            # fp32 sums in another order (oneDNN picks kernels per ISA): 2e-6 with AMX, 1.4e-5 on an
+            # AVX2-only EPYC; 1e-4 is still 40x under one 8-bit level of the [0, 1] output
+            assert (ref - _forward(net, x, torch.float32)).abs().max() < 1e-4, shape
             bf = _forward(net.to(torch.bfloat16), x, torch.bfloat16)
             net.float()
             assert bf.dtype == torch.float32 and (ref - bf).abs().max() < 0.05, shape
@@ -58,12 +60,12 @@ def test_tiled_2mp_matches_untiled_within_bound():
     x = u8.float() / 255
     net = _net()
     with torch.inference_mode():
-        whole = stylize_tensor(net, x)  # exact whole-image statistics
+        whole = Stylizer(net, tile=None).tensor(x)  # exact whole-image statistics
         stats = net.record_norm_stats(torch.nn.functional.interpolate(x, size=(683, 1024), mode="area"))
         net.set_norm_stats(stats)
         ref = _forward(net, x, torch.float32)  # whole image, the tiler's statistics
         net.set_norm_stats(None)
-    tiled = stylize_tensor(net, u8, tile=768, stats_size=1024)
+    tiled = Stylizer(net, tile=768).tensor(u8, stats_size=1024)
     seam = (tiled - ref).abs().max().item()
     d = (tiled - whole).abs().flatten()
     mean, p999 = d.mean().item(), d.kthvalue(int(d.numel() * 0.999)).values.item()
@@ -74,10 +76,10 @@ def test_tiled_2mp_matches_untiled_within_bound():
 
 @pytest.fixture
 def zoo_with_model(tmp_path, monkeypatch):
-    from zoo.publish import publish
+    from zoo.sharing.publish import publish
 
     monkeypatch.setenv("STYLE_ZOO_HOME", str(tmp_path / "zoo"))
-    monkeypatch.setattr("zoo.index.BUILTIN_DIR", tmp_path / "no-builtin")
+    monkeypatch.setattr("zoo.registry.store.BUILTIN_DIR", tmp_path / "no-builtin")
     publish(make_run(tmp_path / "run"), "tiny", sample=None)
     return tmp_path
 
@@ -110,3 +112,30 @@ def test_apply_files_folders_globs_strength_and_color(zoo_with_model):
     assert r.exit_code == 1 and "overwrite" in r.output
     r = cli("apply", "tini", src, "-o", tmp / "x.jpg")
     assert r.exit_code == 1 and "did you mean tiny" in r.output
+
+
+def test_a_photo_apply_reads_and_verifies_the_weights_once(zoo_with_model, monkeypatch):
+    from zoo.registry.store import Entry
+
+    reads = []
+    real = Entry.read_weights
+    monkeypatch.setattr(Entry, "read_weights", lambda self: reads.append(self.ref) or real(self))
+    src = sorted(VAL.iterdir())[0]
+    r = cli("apply", "tiny", src, "-o", zoo_with_model / "once.jpg", "--size", 64)
+    assert r.exit_code == 0, r.output
+    assert reads == ["tiny@1"]
+
+
+def test_zoo_load_is_a_stylizer_for_pil_images_and_tensors(zoo_with_model):
+    from PIL import Image
+
+    import zoo
+
+    stylize = zoo.load("tiny", precision="fp32")
+    photo = Image.open(sorted(VAL.iterdir())[0]).convert("RGB").resize((96, 64))
+    out = stylize(photo)
+    assert isinstance(out, Image.Image) and out.size == (96, 64)
+    x = load_image(sorted(VAL.iterdir())[0], 64)
+    y = stylize(x)
+    assert y.shape == x.shape and 0 <= float(y.min()) and float(y.max()) <= 1
+    assert (y - stylize.net(x)).abs().max() < 1e-4  # the fast forward is the network

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import PHOTOS_1K
 from zoo_helpers import cli, err_lines, make_run
-from zoo import cards
-from zoo.index import IntegrityError, InvalidName, Zoo, ZooStack
+from zoo.registry import cards
+from zoo.registry.errors import IntegrityError, InvalidName
+from zoo.registry.store import Zoo, ZooStack
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,13 +28,13 @@ def run_dir(tmp_path_factory) -> Path:
 def zoo_env(tmp_path, monkeypatch):
     z = tmp_path / "zoo"
     monkeypatch.setenv("STYLE_ZOO_HOME", str(z))
-    monkeypatch.setattr("zoo.index.BUILTIN_DIR", tmp_path / "no-builtin")
+    monkeypatch.setattr("zoo.registry.store.BUILTIN_DIR", tmp_path / "no-builtin")
     return z
 
 
 def test_publish_versions_list_show_card(run_dir, zoo_env, tmp_path):
     card_dir = tmp_path / "model_cards"
-    r1 = cli("publish", run_dir, "--name", "starry", "--card-dir", card_dir)
+    r1 = cli("publish", run_dir, "--name", "starry", "--card-dir", card_dir, "--sample", PHOTOS_1K / "train" / "kodak_kodim23.jpg")
     assert r1.exit_code == 0, r1.output
     assert "starry@1" in r1.output
     r2 = cli("publish", run_dir / "checkpoints" / "last.ckpt", "--name", "starry", "--dtype", "fp32", "--no-sample")
@@ -112,7 +114,7 @@ def test_pickle_renamed_safetensors_is_refused(run_dir, zoo_env, tmp_path):
     """Even with a matching sha256 in the index, a torch.save pickle is never unpickled."""
     import hashlib
 
-    from zoo.apply import load_model
+    from zoo.inference.loader import load
 
     state = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     pkl = tmp_path / "evil.pt"
@@ -127,7 +129,7 @@ def test_pickle_renamed_safetensors_is_refused(run_dir, zoo_env, tmp_path):
     (zoo_env / "index.json").write_text(json.dumps({"format": 1, "models": {"evil": {"versions": [
         {"version": 1, "file": rel, "sha256": sha, "config": {"width": 0.25}}]}}}))
     with pytest.raises(IntegrityError, match="pickle"):
-        load_model("evil")
+        load("evil")
     r = cli("apply", "evil", tmp_path / "evil.pt", "-o", tmp_path / "o.jpg")
     assert r.exit_code == 1 and len(err_lines(r)) == 1
 
@@ -141,12 +143,12 @@ def test_unknown_names_and_versions_list_close_matches(run_dir, zoo_env):
 
 
 def test_builtin_layer_is_merged_read_only_and_shadowed(run_dir, tmp_path, monkeypatch):
-    from zoo.publish import publish
+    from zoo.sharing.publish import publish
 
     builtin = tmp_path / "builtin"
     publish(run_dir, "starry", zoo=str(builtin), sample=None)
     publish(run_dir, "wave", zoo=str(builtin), sample=None)
-    monkeypatch.setattr("zoo.index.BUILTIN_DIR", builtin.resolve())
+    monkeypatch.setattr("zoo.registry.store.BUILTIN_DIR", builtin.resolve())
     user = tmp_path / "user"
     monkeypatch.setenv("STYLE_ZOO_HOME", str(user))
     out = cli("list").output
@@ -184,14 +186,14 @@ KILL_SCRIPT = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)  # crash between writing the temp file and renaming it
         return real_replace(src, dst)
     os.replace = dying_replace
-    from zoo.publish import publish
+    from zoo.sharing.publish import publish
     publish(sys.argv[1], "starry", zoo=sys.argv[2], sample=None)
 """)
 
 
 @pytest.mark.parametrize("die_at", ["index.json", ".safetensors"])
 def test_killed_publish_leaves_a_readable_index(run_dir, tmp_path, die_at):
-    from zoo.publish import publish
+    from zoo.sharing.publish import publish
 
     z = tmp_path / "zoo"
     publish(run_dir, "starry", zoo=str(z), sample=None)
@@ -208,7 +210,7 @@ def test_killed_publish_leaves_a_readable_index(run_dir, tmp_path, die_at):
 
 def test_fsspec_url_zoo(run_dir):
     """Any fsspec URL works as a zoo (here the in-memory filesystem)."""
-    from zoo.publish import publish
+    from zoo.sharing.publish import publish
 
     assert publish(run_dir, "remote", zoo="memory://style-zoo-test", sample=None)["ref"] == "remote@1"
     assert publish(run_dir, "remote", zoo="memory://style-zoo-test", sample=None)["ref"] == "remote@2"
@@ -218,8 +220,8 @@ def test_fsspec_url_zoo(run_dir):
 
 def test_saved_metrics_with_reference_reach_index_and_card(tmp_path):
     """bench/quality.py --save-cards stores our metrics beside the reference's; the card states both."""
-    from zoo.evaluate import save_metrics
-    from zoo.publish import publish
+    from zoo.evaluation.metrics import save_metrics
+    from zoo.sharing.publish import publish
 
     z = tmp_path / "zoo"
     publish(make_run(tmp_path / "run"), "wave", zoo=str(z), sample=None)
@@ -236,7 +238,7 @@ def test_saved_metrics_with_reference_reach_index_and_card(tmp_path):
 
 def test_publishing_an_earlier_checkpoint_states_its_own_steps_and_time(tmp_path):
     """A step*.ckpt of a finished run: its steps, images and training time, not the run's final ones."""
-    from zoo.publish import read_run
+    from train.runs import read_run
 
     run = make_run(tmp_path / "run")  # summary.json: 3 steps, 1.5 s
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)

@@ -7,19 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import yaml
 
 from lit_modules.errors import ConfigError
+from lit_modules.hw import check_train_precision
 
-PRECISIONS = {
-    "auto": "auto",
-    "fp32": "32-true", "32": "32-true", "32-true": "32-true",
-    "bf16": "bf16-mixed", "bf16-mixed": "bf16-mixed",
-    "16": "16-mixed", "16-mixed": "16-mixed", "fp16": "16-mixed",
-}
 LR_SCHEDULES = ("none", "cosine", "step")
 DEFAULT_HF_DATA = "hf:justram/COCO2014-Images"  # image-only COCO 2014 train (parquet), as in Johnson et al.
 
@@ -103,8 +97,7 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"unknown lr schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"unknown precision {self.precision!r}; choose one of auto, fp32, bf16, 16-mixed")
+        check_train_precision(self.precision)
         for name in ("content_weight", "style_weight", "tv_weight"):
             v = getattr(self, name)
             if v is not None and min(v if isinstance(v, list) else [v]) < 0:
@@ -114,20 +107,31 @@ class TrainConfig:
         if min(self.log_every, self.image_every, self.checkpoint_every) < 1:
             raise ConfigError("log_every, image_every and checkpoint_every must be >= 1")
 
+    def style_names(self) -> list[str]:
+        """``--style a,b,c`` trains one conditional network for several named styles."""
+        return [n.strip() for n in str(self.style).split(",") if n.strip()] if self.style else []
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+def configs_dir() -> Path:
+    """The ``configs`` folder (presets in ``train/``, named styles in ``styles/``): package data of
+    ``train`` in an installed wheel, the repository's own folder in a source checkout."""
+    here = Path(__file__).resolve().parent
+    shipped = here / "configs"
+    return shipped if shipped.is_dir() else here.parent / "configs"
+
+
 def presets() -> list[str]:
-    root = resources.files("configs").joinpath("train")
-    return sorted(Path(p.name).stem for p in root.iterdir() if p.name.endswith(".yaml"))
+    return sorted(p.stem for p in (configs_dir() / "train").glob("*.yaml"))
 
 
 def load_preset(name: str) -> dict:
     """The overrides a preset yaml makes to TrainConfig's defaults."""
     if name not in presets():
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(presets())}")
-    data = yaml.safe_load(resources.files("configs").joinpath("train", f"{name}.yaml").read_text()) or {}
+    data = yaml.safe_load((configs_dir() / "train" / f"{name}.yaml").read_text()) or {}
     unknown = set(data) - TrainConfig.fields()
     if unknown:
         raise ConfigError(f"preset {name!r} has unknown setting(s): {', '.join(sorted(unknown))}")
@@ -174,12 +178,3 @@ def resolve_weights(cfg: TrainConfig, recommended: dict | None) -> TrainConfig:
             value = recommended.get(name, fallback)
             fill[name] = [float(v) for v in value] if isinstance(value, list) else float(value)
     return cfg.update(**fill)
-
-
-def run_init_record(run_dir: Path) -> dict | None:
-    """The warm start's record kept in a run's config.yaml (a resumed run reports it too, and so does
-    a checkpoint of a run stopped before it wrote summary.json)."""
-    try:
-        return (yaml.safe_load((run_dir / "config.yaml").read_text()) or {}).get("init_record")
-    except (OSError, yaml.YAMLError):
-        return None

@@ -26,7 +26,7 @@ import torch
 from PIL import Image, ImageFile, ImageOps
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
-from lit_modules.errors import StyleZooError
+from lit_modules.errors import StyleZooError, one_line
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 MAX_CONSECUTIVE_FAILURES = 50
@@ -147,7 +147,7 @@ def load_hf(name: str, split: str, streaming: bool):
 
         return datasets.load_dataset(name, split=split, streaming=streaming)
     except Exception as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        msg = one_line(e)
         raise DataError(f"hf:{name} (split {split}): cannot load ({msg[:200]})") from None
 
 

@@ -24,9 +24,10 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from lit_modules.errors import ConfigError
 from lit_modules.fast_style import FastStyle
-from lit_modules.hw import bf16_fast, hardware_name
+from lit_modules.hw import hardware_name, train_precision
 
-from .config import PRECISIONS, TrainConfig, run_init_record
+from .config import TrainConfig
+from .runs import run_init_record
 from .data import ContentDataModule, check_source
 from .progress import StepRichBar, StepTQDMBar
 
@@ -42,16 +43,6 @@ def resolve_accelerator(cfg: TrainConfig) -> str:
     if cfg.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise ConfigError("accelerator gpu requested but CUDA is not available")
     return {"cuda": "gpu"}.get(cfg.accelerator, cfg.accelerator)
-
-
-def resolve_precision(precision: str, accelerator: str) -> str:
-    """auto -> bf16-mixed where bf16 is fast (CUDA, AMX/avx512_bf16 CPUs), else 32-true."""
-    p = PRECISIONS.get(str(precision))
-    if p is None:
-        raise ConfigError(f"unknown precision {precision!r}; choose one of auto, fp32, bf16, 16-mixed")
-    if p == "auto":
-        return "bf16-mixed" if bf16_fast("cuda" if accelerator == "gpu" else "cpu") else "32-true"
-    return p
 
 
 def resolve_devices(devices):
@@ -155,7 +146,7 @@ def build_model(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, p
 
 def build_trainer(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> tuple[L.Trainer, Throughput]:
     accelerator = resolve_accelerator(cfg)
-    precision = resolve_precision(cfg.precision, accelerator)
+    precision = train_precision(cfg.precision, accelerator)
     devices = resolve_devices(cfg.devices)
     strategy = resolve_strategy(cfg.strategy, device_count(devices, accelerator), cfg.num_nodes)
     throughput = Throughput()

@@ -14,7 +14,7 @@ up in the zoo's index, whose own paths are checked to stay inside the zoo; job i
 memory; uploads are decoded from memory. Models load once (sha256-verified) and stay cached;
 inference runs one request at a time in a worker thread (torch already uses every core), so
 concurrent requests queue and all succeed. This module imports no Lightning: the Gatys run, which
-needs it, happens in a subprocess (``zoo/serve/gatys.py``).
+needs it, happens in a subprocess (``zoo/serve/gatys.py`` starts ``zoo/serve/gatys_worker.py``).
 """
 from __future__ import annotations
 
@@ -28,36 +28,22 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from lit_modules.errors import ConfigError, StyleZooError
-from zoo.images import ImageError, ImageTooLarge, NotAnImage
-from zoo.index import IntegrityError, InvalidName, ModelNotFound, ZooStack, _safe_rel, parse_ref
+from lit_modules.errors import StyleZooError, one_line
+from zoo.inference.loader import resolve_parts
+from zoo.inference.stylizer import Stylizer
+from zoo.media.images import decode_image, encode_image, pil_to_tensor, resize_long_side, to_pil_inplace
+from zoo.registry.refs import is_blend, parse_ref
+from zoo.registry.store import ZooStack, safe_rel
+from zoo.registry.summary import model_rows
+
+from .gatys import add_routes
+from .limits import MAX_PIXELS, MAX_UPLOAD_BYTES, status_of
 
 STATIC = Path(__file__).resolve().parent / "static"
-MAX_UPLOAD_BYTES = 25 << 20  # 25 MB: a phone photo fits; anything bigger is refused with 413
-MAX_PIXELS = 50_000_000  # decoded size limit (a 50 MP photo), checked before decoding
 MAX_SIDE = 1024  # results' long side at most this (the page is for quick looks; zoo apply does any size)
 DEFAULT_SIDE = 512
 CACHE_MODELS = 8
 FORMATS = {"jpeg": ("JPEG", "image/jpeg"), "png": ("PNG", "image/png")}
-
-
-def status_of(e: StyleZooError) -> int:
-    """HTTP status of a library error."""
-    if isinstance(e, (ModelNotFound, InvalidName)):
-        return 404
-    if isinstance(e, ImageTooLarge):
-        return 413
-    if isinstance(e, NotAnImage):
-        return 415
-    if isinstance(e, IntegrityError):
-        return 500  # the server's own model file is broken: not the client's fault
-    if isinstance(e, (ImageError, ConfigError)):
-        return 400
-    return 400
-
-
-def one_line(e: Exception) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
 class BodyLimit:
@@ -89,70 +75,54 @@ class BodyLimit:
 
 
 class ModelCache:
-    """Verified, loaded networks (and their Entry or Blend) keyed by the resolved (zoo, name, version,
-    sha256, weight) of each part, so a new version is loaded when it appears; at most ``size``, LRU."""
+    """Verified, loaded Stylizers keyed by the resolved (zoo, name, version, sha256, weight) of each
+    part, so a new version is loaded when it appears; at most ``size``, LRU."""
 
     def __init__(self, zoo: str | None, size: int = CACHE_MODELS) -> None:
         self.zoo, self.size = zoo, size
-        self.nets: OrderedDict = OrderedDict()
+        self.stylizers: OrderedDict = OrderedDict()
         self.lock = threading.Lock()
         self.loads = 0  # how many times a model file was read (tests check the cache works)
 
-    def get(self, ref: str):
-        """``name[@N]`` or a blend of styles trained together (``a:0.7+b:0.3``) -> (net, Entry or Blend)."""
-        from zoo.apply import load_model, parse_blend
-
-        stack = ZooStack(self.zoo)
-        parts = parse_blend(ref) if ("+" in ref or ":" in ref) else [(ref, 1.0)]
-        entries = [stack.resolve(name) for name, _ in parts]  # unknown names: 404 before any loading
-        key = tuple((e.zoo.url, e.name, e.version, e.info.get("sha256"), w) for e, (_, w) in zip(entries, parts))
-        pinned = entries[0].ref if len(parts) == 1 else "+".join(f"{e.ref}:{w:g}" for e, (_, w) in zip(entries, parts))
+    def get(self, ref: str) -> Stylizer:
+        """``name[@N]`` or a blend of styles trained together (``a:0.7+b:0.3``) -> its Stylizer (fp32, untiled)."""
+        entries, weights = resolve_parts(ref, self.zoo)  # unknown names: 404 before any loading
+        key = tuple((e.zoo.url, e.name, e.version, e.info.get("sha256"), w) for e, w in zip(entries, weights))
+        pinned = "+".join(f"{e.ref}:{w:g}" for e, w in zip(entries, weights)) if is_blend(ref) else entries[0].ref
         with self.lock:
-            if key in self.nets:
-                self.nets.move_to_end(key)
-                return self.nets[key]
-            net, entry, _ = load_model(pinned, self.zoo, "cpu", "fp32")  # zoo apply's own loader (sha256-verified)
+            if key in self.stylizers:
+                self.stylizers.move_to_end(key)
+                return self.stylizers[key]
+            stylizer = Stylizer.load(pinned, self.zoo, "cpu", "fp32", tile=None)  # zoo apply's own loader (sha256-verified)
             self.loads += 1
-            self.nets[key] = (net, entry)
-            while len(self.nets) > self.size:
-                self.nets.popitem(last=False)
-            return net, entry
+            self.stylizers[key] = stylizer
+            while len(self.stylizers) > self.size:
+                self.stylizers.popitem(last=False)
+            return stylizer
 
 
 def stylize_bytes(cache: ModelCache, infer_lock: threading.Lock, data: bytes, ref: str, strength: float,
                   preserve_color: bool, size: int, fmt: str) -> tuple[bytes, dict]:
     """Upload bytes -> stylised image bytes (runs in a worker thread)."""
-    import torch
-
-    from zoo.apply import stylize_tensor, to_pil_inplace
-    from zoo.images import decode_image, encode_image, pil_to_tensor, resize_long_side
-
-    net, entry = cache.get(ref)  # unknown model: 404 before the photo is even decoded
+    stylizer = cache.get(ref).with_options(strength=strength, preserve_color=preserve_color)  # unknown model: 404 first
     img = decode_image(data, "the uploaded file", MAX_PIXELS)
     if max(img.size) > size:
         img = resize_long_side(img, size)
     x = pil_to_tensor(img)  # (1, 3, H, W) RGB [0, 1]
     t0 = time.perf_counter()
     with infer_lock:
-        y = stylize_tensor(net, x, tile=None, strength=strength, preserve_color=preserve_color, dtype=torch.float32)
+        y = stylizer.tensor(x)
     ms = (time.perf_counter() - t0) * 1000
     out = encode_image(to_pil_inplace(y), FORMATS[fmt][0])
-    return out, {"ref": entry.ref, "width": img.width, "height": img.height, "ms": ms}
+    return out, {"ref": stylizer.ref, "width": img.width, "height": img.height, "ms": ms}
 
 
 def model_list(zoo: str | None) -> list[dict]:
-    out = []
-    for entry, layer in ZooStack(zoo).entries():
-        style = entry.info.get("style") or {}
-        m = entry.info.get("metrics") or {}
-        out.append({
-            "ref": entry.ref, "name": entry.name, "version": entry.version, "layer": layer,
-            "title": style.get("title") or style.get("name") or entry.name, "artist": style.get("artist"),
-            "year": style.get("year"), "painting_license": style.get("license"),
-            "sample": f"/api/models/{entry.ref}/sample" if entry.info.get("sample") else None,
-            "ms_per_mp": (m.get("speed") or {}).get("ms_per_mp"), "origin": (entry.info.get("origin") or {}).get("source"),
-        })
-    return out
+    return [{
+        "ref": r.ref, "name": r.name, "version": r.version, "layer": r.layer, "title": r.title, "artist": r.artist,
+        "year": r.year, "painting_license": r.painting_license,
+        "sample": f"/api/models/{r.ref}/sample" if r.has_sample else None, "ms_per_mp": r.ms_per_mp, "origin": r.origin,
+    } for r in model_rows(zoo)]
 
 
 def create_app(zoo: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES, gatys: bool = True) -> FastAPI:
@@ -190,10 +160,10 @@ def create_app(zoo: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
         try:
             parse_ref(ref)
             entry = ZooStack(zoo).resolve(ref)
-            rel = entry.info.get("sample")
+            rel = entry.record.sample
             if not rel:
                 raise HTTPException(404, f"{entry.ref} has no sample picture")
-            data = entry.zoo.read_bytes(_safe_rel(rel))  # a path from the index, never from the request
+            data = entry.zoo.read_bytes(safe_rel(rel))  # a path from the index, never from the request
         except StyleZooError as e:
             raise HTTPException(status_of(e), one_line(e)) from None
         except FileNotFoundError:
@@ -226,7 +196,5 @@ def create_app(zoo: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
         return Response(out, media_type=FORMATS[format][1], headers=headers)
 
     if gatys:
-        from zoo.serve.gatys import add_routes
-
         add_routes(app, max_upload_bytes)
     return app

@@ -1,8 +1,8 @@
 """The page's optional Gatys run: a subprocess per job (it needs Lightning; the server never imports it),
 progress as server-sent events.
 
-The job's worker is ``python -m zoo.serve.gatys IN OUT --style NAME --size N --steps K``: it runs
-``zoo.stylize.run_stylize`` and prints one JSON line per event (``start``, ``stage``, ``step``, then ``finished`` or ``error``).
+The job's worker is ``python -m zoo.serve.gatys_worker IN OUT --style NAME --size N --steps K``: it runs
+``zoo.inference.gatys.run_stylize`` and prints one JSON line per event (``start``, ``stage``, ``step``, then ``finished`` or ``error``).
 The server keeps jobs in memory (at most ``MAX_JOBS``, one running at a time), in a temporary
 folder it names itself; the request gives only the photo's bytes and the style's name.
 """
@@ -25,6 +25,12 @@ from pathlib import Path
 
 from fastapi import File, Form, HTTPException, UploadFile
 from fastapi.responses import Response, StreamingResponse
+
+from lit_modules.errors import StyleZooError, one_line
+from zoo.media.images import decode_image
+from zoo.registry import styles
+
+from .limits import MAX_PIXELS, status_of
 
 MAX_JOBS = 8
 MAX_SIDE = 512  # Gatys optimises pixels through VGG-19: minutes per 512 px photo on a CPU
@@ -67,7 +73,7 @@ class Jobs:
     def _run(self, job: Job, size: int, steps: int) -> None:
         root = str(Path(__file__).resolve().parents[2])  # the package's parent: the worker imports the same code
         env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        cmd = [sys.executable, "-m", "zoo.serve.gatys", str(job.folder / "photo"), str(job.folder / "out.jpg"),
+        cmd = [sys.executable, "-m", "zoo.serve.gatys_worker", str(job.folder / "photo"), str(job.folder / "out.jpg"),
                "--style", job.style, "--size", str(size), "--steps", str(steps)]
         try:
             job.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
@@ -100,8 +106,6 @@ class Jobs:
 
 
 def add_routes(app, max_upload_bytes: int) -> None:
-    from zoo import styles
-
     jobs = Jobs()
     app.state.gatys_jobs = jobs
 
@@ -128,10 +132,6 @@ def add_routes(app, max_upload_bytes: int) -> None:
         data = await image.read(max_upload_bytes + 1)
         if len(data) > max_upload_bytes:
             raise HTTPException(413, f"upload too large (limit {max_upload_bytes / 1e6:.0f} MB)")
-        from zoo.images import decode_image
-        from zoo.serve.app import MAX_PIXELS, one_line, status_of
-        from lit_modules.errors import StyleZooError
-
         try:
             decode_image(data, "the uploaded file", MAX_PIXELS)  # refuse non-images here, not in the worker
         except StyleZooError as e:
@@ -175,41 +175,3 @@ def add_routes(app, max_upload_bytes: int) -> None:
         if job.result is None:
             raise HTTPException(409, f"job {job_id} is {job.state}")
         return Response(job.result, media_type="image/jpeg")
-
-
-def _worker(argv: list[str]) -> int:
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m zoo.serve.gatys")
-    p.add_argument("photo")
-    p.add_argument("output")
-    p.add_argument("--style", required=True)
-    p.add_argument("--size", type=int, required=True)
-    p.add_argument("--steps", type=int, required=True)
-    a = p.parse_args(argv)
-
-    def emit(**event) -> None:
-        print(json.dumps(event), flush=True)
-
-    from lit_modules.errors import StyleZooError
-
-    try:
-        from zoo.cli import quiet_lightning
-        from zoo.stylize import run_stylize
-
-        quiet_lightning()
-        photo = Path(a.photo)
-        emit(event="start", style=a.style, size=a.size)
-        report = run_stylize(content=photo, output=Path(a.output), style=a.style,
-                             overrides=dict(size=a.size, steps=a.steps), device="cpu", progress=False,
-                             on_stage=lambda i, n, h, w: emit(event="stage", stage=i, stages=n, height=h, width=w),
-                             on_step=lambda k, n, terms: emit(event="step", step=k, steps=n, loss=round(float(terms.get("total", 0)), 4)))
-        emit(event="finished", seconds=round(report.get("seconds", 0), 1))
-        return 0
-    except StyleZooError as e:
-        emit(event="error", message=str(e).splitlines()[0])
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(_worker(sys.argv[1:]))

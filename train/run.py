@@ -1,0 +1,73 @@
+"""``zoo train``: resolve the config (preset or resumed run + overrides), check every input, then
+``train.trainer.fit``.
+
+What a run needs from outside ``train/`` comes in as two functions, so this package never imports
+``zoo``: ``style_inputs(cfg)`` reads the painting(s) (named styles live in ``zoo.registry``), and
+``from_model(ref)`` reads a zoo model for ``--init NAME[@N]``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from lit_modules.errors import ConfigError
+
+from .config import TrainConfig, build_config, load_run_config, parse_floats, resolve_weights
+from .warmstart import WarmSource, init_state
+
+# cfg -> (style metadata, style image (1, 3, H, W), recommended weights); lists of the first two
+# for several styles (--style a,b,c)
+StyleInputs = Callable[[TrainConfig], tuple]
+
+
+def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = None, resume: str | Path | None = None,
+              progress: bool = True, before_fit: Callable[[], None] | None = None,
+              from_model: Callable[[str], WarmSource] | None = None) -> dict:
+    """Train a new run (preset + overrides) or continue ``resume`` (its config.yaml + overrides).
+
+    ``before_fit`` runs once data, style and config are checked, before Lightning is imported
+    (slow): bad arguments fail in about a second, and the CLI quiets Lightning's logging there.
+    """
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if isinstance(overrides.get("style_weight"), str):  # the CLI's '5' or '5,4,2' (one per style)
+        sw = parse_floats(overrides["style_weight"], "--style-weight")
+        overrides["style_weight"] = sw[0] if len(sw) == 1 else sw
+    if resume is not None:
+        run_dir = Path(resume).expanduser()
+        cfg = load_run_config(run_dir)
+        changed = {k for k in ("style", "style_image") if k in overrides and overrides[k] != getattr(cfg, k)}
+        if changed:
+            raise ConfigError(f"--resume continues {run_dir} with its own style; do not pass --{'/--'.join(sorted(changed)).replace('_', '-')}")
+        cfg = cfg.update(**overrides, out=str(run_dir.parent), run_id=run_dir.name)
+    else:
+        if preset in (None, "auto"):
+            import torch
+
+            preset = "default" if torch.cuda.is_available() else "quick"
+        cfg = build_config(preset, **overrides)
+    cfg.check()
+    if cfg.data.startswith("hf:") and cfg.data[3:].strip():
+        from .hf_offline import check_hf_dataset
+
+        check_hf_dataset(cfg.data[3:].strip())  # offline and not cached: fail before the slow imports
+    from .data import check_source
+
+    check_source(cfg.data)  # the user's own --data first: its error is the likeliest
+    meta, image, recommended = style_inputs(cfg)
+    cfg = resolve_weights(cfg, recommended)
+    names = [m["name"] for m in meta] if isinstance(meta, list) else [meta["name"]]
+    if isinstance(cfg.style_weight, list) and len(cfg.style_weight) != len(names):
+        raise ConfigError(f"{len(cfg.style_weight)} style weights for {len(names)} style(s) ({', '.join(names)}): give one, or one per style")
+    init = None
+    if cfg.init and resume is None:
+        state, arch, record = init_state(cfg.init, names, from_model)
+        clash = [k for k, v in arch.items() if k in overrides and float(overrides[k]) != v]
+        if clash:
+            raise ConfigError(f"--init {cfg.init} has {', '.join(f'{k} {arch[k]:g}' for k in clash)}; "
+                              f"drop --{'/--'.join(k.replace('_', '-') for k in clash)} (a warm start keeps the network's shape)")
+        cfg, init = cfg.update(**arch), {"state": state, "record": record}
+    if before_fit is not None:
+        before_fit()
+    from .trainer import fit  # lightning import: only once arguments are valid
+
+    return fit(cfg, meta, image, resume=resume is not None, progress=progress, init=init)

@@ -1,0 +1,1 @@
+"""How good a model is: photo metrics and video metrics."""

@@ -1,0 +1,1 @@
+"""Making pictures: the verified loader, the Stylizer, the fast forward, video frames, export, Gatys runs."""

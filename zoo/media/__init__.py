@@ -1,0 +1,1 @@
+"""Image and video files, optical flow, temporal blending, atomic writes."""

@@ -1,0 +1,161 @@
+"""The only place that reads or writes image files.
+
+Reading: any mode Pillow opens (EXIF orientation, L, LA, RGBA, P, I;16, CMYK, ...) becomes RGB
+float in [0, 1], shape (1, 3, H, W). Non-images, truncated files and decompression bombs raise
+``ImageError`` with one line. Writing is atomic (temp file + rename) and refuses to overwrite
+the input unless asked.
+"""
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageFile, ImageOps
+
+from lit_modules.errors import StyleZooError, one_line
+from .files import mkstemp_beside
+
+# Anything above this many pixels is refused as a likely decompression bomb (Pillow's own
+# default warns at ~89 MP and fails at twice that; we fail at the limit itself).
+MAX_PIXELS = 250_000_000
+SAVE_EXTENSIONS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+IMAGE_EXTENSIONS = tuple(SAVE_EXTENSIONS) + (".gif",)
+
+
+class ImageError(StyleZooError):
+    """An image file cannot be read or written."""
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 8-bit RGB; alpha is composited over white."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I") and arr.max() > 255 else 255.0
+        img = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+class ImageTooLarge(ImageError):
+    """More pixels than allowed (a likely decompression bomb, or over a server's limit)."""
+
+
+class NotAnImage(ImageError):
+    """Bytes Pillow cannot identify as an image."""
+
+
+def read_image(path: str | os.PathLike) -> Image.Image:
+    """Open, fully decode and orient an image as RGB. Raises ImageError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    return _decode(path, str(path), MAX_PIXELS)
+
+
+def decode_image(data: bytes, label: str = "upload", max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Image bytes (an upload) -> oriented RGB; same checks as ``read_image``, with a pixel limit."""
+    return _decode(io.BytesIO(data), label, max_pixels)
+
+
+def _decode(src, label: str, max_pixels: int) -> Image.Image:
+    old_max, old_trunc = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = max_pixels, False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(src) as img:
+                if img.width * img.height > max_pixels:  # checked before decoding a single pixel
+                    raise Image.DecompressionBombError(label)
+                img.load()
+                img = ImageOps.exif_transpose(img)
+                return _to_rgb(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageTooLarge(f"{label}: image too large (over {max_pixels:,} pixels), refused as a possible decompression bomb") from None
+    except Image.UnidentifiedImageError:
+        raise NotAnImage(f"{label}: not an image file Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{label}: cannot decode image ({one_line(e)})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = old_max, old_trunc
+
+
+def encode_image(img: Image.Image, fmt: str = "JPEG", quality: int = 92) -> bytes:
+    """An RGB image as JPEG / PNG / WEBP bytes (for responses; files go through ``save_image``)."""
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **({"quality": quality} if fmt in ("JPEG", "WEBP") else {}))
+    return buf.getvalue()
+
+
+def resize_long_side(img: Image.Image, size: int | None) -> Image.Image:
+    """Resize so the longer side is ``size`` (no-op for None), keeping the aspect ratio."""
+    if size is None or max(img.size) == size:
+        return img
+    w, h = img.size
+    scale = size / max(w, h)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return img.resize(new, Image.Resampling.LANCZOS if scale < 1 else Image.Resampling.BICUBIC)
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """RGB PIL image -> (1, 3, H, W) float32 in [0, 1]."""
+    arr = np.asarray(img, dtype=np.uint8)  # (H, W, 3)
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255).contiguous()
+
+
+def tensor_to_pil(x: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) or (3, H, W) float in [0, 1] -> RGB PIL image."""
+    if x.dim() == 4:
+        x = x[0]
+    arr = (x.detach().float().clamp(0, 1).mul(255).add_(0.5)).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(arr, "RGB")
+
+
+def load_image(path: str | os.PathLike, size: int | None = None) -> torch.Tensor:
+    """Read an image file as (1, 3, H, W) RGB float in [0, 1], long side resized to ``size``."""
+    return pil_to_tensor(resize_long_side(read_image(path), size))
+
+
+def check_output_path(path: str | os.PathLike, inputs: list[Path] = (), overwrite_input: bool = False) -> Path:
+    """Validate an output path before any work is done: known extension, existing folder, not an input."""
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in SAVE_EXTENSIONS:
+        raise ImageError(f"{path}: unknown output format {ext or '(no extension)'}; use one of {', '.join(SAVE_EXTENSIONS)}")
+    if not path.parent.exists():
+        raise ImageError(f"{path}: folder {path.parent} does not exist")
+    if not overwrite_input and any(path.exists() and Path(i).exists() and path.resolve() == Path(i).resolve() for i in inputs):
+        raise ImageError(f"{path}: refusing to overwrite an input image (pass --overwrite-input to allow)")
+    return path
+
+
+def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, quality: int = 95) -> Path:
+    """Write atomically: a temp file in the same folder, then rename over the target."""
+    path = check_output_path(path, overwrite_input=True)
+    img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
+    fmt = SAVE_EXTENSIONS[path.suffix.lower()]
+    fd, tmp = mkstemp_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+            img.save(f, format=fmt, **kwargs)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+@torch.inference_mode()
+def to_pil_inplace(y: torch.Tensor) -> Image.Image:
+    """(1, 3, H, W) float [0, 1] -> PIL, reusing ``y``'s memory (no extra float copies of a 27 MP photo)."""
+    u8 = y[0].clamp_(0, 1).mul_(255).add_(0.5).to(torch.uint8).permute(1, 2, 0).contiguous()
+    return Image.fromarray(u8.numpy(), "RGB")
