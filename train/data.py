@@ -5,7 +5,7 @@ Both sources go through the same transforms: resize the short side to ``photo_si
 training, centre for previews), RGB float in [0, 1], shape (3, S, S). A ``photo_size`` above the
 crop trains on parts of photos at the scale people apply at (a 512 px photo is ~384 px on its
 short side); measured on the built-in network it did worse at 512 px (instance norm then learns
-the statistics of parts of photos, not of the whole photos it meets at apply time; see README).
+the statistics of parts of photos, not of the whole photos it meets at apply time; see docs/models.md).
 
 Sampling is a deterministic stream: sample number ``p`` of the run (over all ranks) is image
 ``perm_e[p % N]`` of epoch ``e = p // N``'s seeded permutation, cropped at a position seeded by

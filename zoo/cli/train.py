@@ -29,7 +29,7 @@ def train(
              "the styles of the same name) or a run checkpoint.")] = None,
     photo_size: Annotated[Optional[int], typer.Option(
         help="Resize photos' short side to this before the random crop, px (default: the crop size, the whole "
-             "photo; larger trains on parts of photos, which did worse for the built-ins: see README).")] = None,
+             "photo; larger trains on parts of photos, which did worse for the built-ins: see docs/models.md).")] = None,
     devices: Annotated[Optional[str], typer.Option(help="auto, N, or a list like 0,1 (default: auto).")] = None,
     num_nodes: Annotated[Optional[int], typer.Option(help="Nodes (multi-node DDP, e.g. under SLURM or torchrun).")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="auto (DDP for >1 device), ddp, ddp_spawn, ...")] = None,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from zoo.media.files import output_path
 from zoo.media.images import IMAGE_EXTENSIONS, ImageError, check_output_path, read_image, resize_long_side, save_image
 from zoo.media.temporal import Temporal
 from zoo.media.video import ENCODERS, VIDEO_EXTENSIONS, VideoError, VideoReport, apply_video, is_video, video_outputs
@@ -51,12 +52,8 @@ def plan_outputs(inputs: list[Path], output: Path | None, out_dir: Path | None, 
         return [check_output_path(output, inputs, overwrite_input)]
     outs = []
     for p in inputs:
-        if out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            q = out_dir / f"{p.stem}{p.suffix if p.suffix.lower() in ('.jpg', '.jpeg', '.png', '.webp') else '.jpg'}"
-        else:
-            q = p.with_name(f"{p.stem}_{suffix}.jpg")
-        outs.append(check_output_path(q, inputs, overwrite_input))
+        ext = p.suffix if out_dir is not None and p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp") else ".jpg"
+        outs.append(check_output_path(output_path(p, None, out_dir, suffix, ext), inputs, overwrite_input))
     return outs
 
 

@@ -1,4 +1,4 @@
-"""Temp files for atomic writes that end up with the permissions of any other new file."""
+"""Output names, and temp files for atomic writes that end up with the permissions of any other new file."""
 from __future__ import annotations
 
 import os
@@ -25,3 +25,14 @@ def mkstemp_beside(dest: Path, suffix: str = ".tmp") -> tuple[int, str]:
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=suffix, dir=dest.parent)
     os.fchmod(fd, 0o666 & ~_umask())
     return fd, tmp
+
+
+def output_path(src: Path, output: Path | None, out_dir: Path | None, suffix: str, ext: str) -> Path:
+    """Where ``src``'s result goes: ``output`` (-o), else ``out_dir/<stem><ext>`` (the folder made),
+    else ``<stem>_<suffix><ext>`` beside the input."""
+    if output is not None:
+        return output
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        return out_dir / f"{src.stem}{ext}"
+    return src.with_name(f"{src.stem}_{suffix}{ext}")

@@ -21,7 +21,7 @@ import numpy as np
 
 from lit_modules.errors import StyleZooError, one_line
 
-from .files import mkstemp_beside
+from .files import mkstemp_beside, output_path
 from .flow import VideoDependencyError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi")
@@ -178,14 +178,7 @@ def video_outputs(videos: list[Path], output: Path | None, out_dir: Path | None,
     outs = []
     for p in videos:
         ext = p.suffix.lower() if p.suffix.lower() in ENCODERS else ".mp4"
-        if output is not None:
-            q = output
-        elif out_dir is not None:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            q = out_dir / f"{p.stem}{ext}"
-        else:
-            q = p.with_name(f"{p.stem}_{suffix}{ext}")
-        outs.append(check_video_output(q, p, overwrite_input))
+        outs.append(check_video_output(output_path(p, output, out_dir, suffix, ext), p, overwrite_input))
     return outs
 
 

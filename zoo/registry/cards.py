@@ -13,7 +13,7 @@ import yaml
 from .record import VersionRecord
 from .store import safe_rel
 
-# Licence summary of ../shared/assets/photos-1k, copied from its README: cards of models trained
+# Licence summary of the photos-1k training set, copied from its README: cards of models trained
 # on it must carry this.
 PHOTOS_1K_LICENSES = [
     "COCO 2017 (train2017/val2017 'coco128' subsets): per-image Flickr Creative Commons licences, many non-commercial.",
