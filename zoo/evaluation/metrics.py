@@ -202,7 +202,6 @@ def evaluate(
 def save_metrics(entry, m: dict, card_dir: str | os.PathLike | None = None):
     """Write metrics ``m`` into ``entry``'s index record and re-render its card (and, if it is the
     latest version, ``card_dir``'s copy). Returns the updated entry."""
-
     if entry.zoo.readonly:
         raise ZooError(f"{entry.ref} is a built-in model (read-only); to update it, pass --zoo zoo/builtin from a source checkout")
     info = {**entry.info, "metrics": m}

@@ -175,7 +175,7 @@ def write_card_copy(entry, card_dir: str | os.PathLike) -> Path:
     """The latest card of a model as ``<card_dir>/<name>.md`` (+ ``<name>.jpg`` sample)."""
     d = Path(card_dir)
     d.mkdir(parents=True, exist_ok=True)
-    sample = entry.info.get("sample")
+    sample = entry.record.sample
     if sample:
         (d / f"{entry.name}.jpg").write_bytes(entry.zoo.read_bytes(safe_rel(sample)))
     text = render(entry.name, entry.info, f"{entry.name}.jpg" if sample else None)

@@ -72,7 +72,7 @@ def hub_card(name: str, info: dict, sample: str | None) -> str:
     tags = ["style-transfer", "neural-style-transfer", "fast-style-transfer", "image-to-image", LIBRARY]
     tags += [f"style-{style['name']}"] if style.get("name") else []
     lic = _hub_license(info)
-    data = ModelCardData(library_name=LIBRARY, pipeline_tag="image-to-image", tags=tags, datasets=_datasets(info.get("config") or {}),
+    data = ModelCardData(library_name=LIBRARY, pipeline_tag="image-to-image", tags=tags, datasets=_datasets(VersionRecord(info).config),
                          **lic, base_painting=painting, style_zoo={"name": name, "version": info.get("version"), "sha256": info.get("sha256")})
     body = cards.render(name, info, sample)
     body = body[body.index("\n---", 4) + 4:].lstrip("\n")  # our card without its own front matter
@@ -88,9 +88,9 @@ def build_folder(entry) -> dict[str, bytes]:
         record["training"] = {k: v for k, v in record["training"].items() if k not in ("checkpoint", "run_dir")}
     files = {WEIGHTS: weights}
     sample = None
-    if info.get("sample"):
+    if entry.record.sample:
         try:
-            files[SAMPLE] = entry.zoo.read_bytes(safe_rel(info["sample"]))
+            files[SAMPLE] = entry.zoo.read_bytes(safe_rel(entry.record.sample))
             sample = SAMPLE
         except FileNotFoundError:
             pass
