@@ -237,3 +237,13 @@ def test_gatys_run_streams_progress_then_result(client):
     assert img.status_code == 200 and Image.open(io.BytesIO(img.content)).size == (64, 48)
     assert client.get("/api/gatys/" + "0" * 32 + "/result").status_code == 404
     assert client.get("/api/gatys/../../etc/result").status_code == 404
+
+
+def test_server_and_cli_resolve_a_blend_the_same_way(client):
+    """An unversioned blend whose latest versions come from different networks (wave@5 was retrained
+    alone) falls back to the family both share, on the page as in `zoo apply`."""
+    from zoo.inference.loader import load
+
+    r = post(client, jpeg(), model="starry+wave", size=96)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-model"] == load("starry+wave", precision="fp32").ref == "starry@3:0.5+wave@3:0.5"
