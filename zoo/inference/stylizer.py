@@ -173,7 +173,7 @@ class Stylizer:
 
     @torch.inference_mode()
     def tensor(self, x: torch.Tensor, stats: list | None = None, tile: str | int | None = "default",
-               stats_size: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+               stats_size: int | None = None) -> torch.Tensor:
         """(1, 3, H, W) RGB [0, 1] -> stylised (1, 3, H, W) float32 on the CPU.
 
         ``x`` may be uint8 (0..255) to save memory on huge photos; tiles are converted one at a time.
@@ -192,7 +192,7 @@ class Stylizer:
                 self.net.set_norm_stats(None)
         if stats is None:
             stats = self.record_stats(self._prep(x), stats_size or auto_stats_size(H, W, self.net.width))
-        return self._tiled(x, t, stats, out)
+        return self._tiled(x, t, stats)
 
     def _prep(self, t: torch.Tensor) -> torch.Tensor:
         t = t.to(self.device)
@@ -205,9 +205,9 @@ class Stylizer:
             y = torch.lerp(c, y, self.strength)
         return y.float().cpu()
 
-    def _tiled(self, x: torch.Tensor, tile: int, stats: list, out: torch.Tensor | None) -> torch.Tensor:
+    def _tiled(self, x: torch.Tensor, tile: int, stats: list) -> torch.Tensor:
         _, _, H, W = x.shape
-        out = torch.zeros(1, 3, H, W) if out is None else out
+        out = torch.zeros(1, 3, H, W)
         wsum = torch.zeros(1, 1, H, W)
         self.net.set_norm_stats(stats)
         try:
@@ -230,8 +230,7 @@ class Stylizer:
         """An RGB PIL image in, its stylised image out; a tiled photo stays uint8 until each tile
         (a 27 MP photo never exists as a float tensor)."""
         W, H = img.size
-        t = self.tile_for(H, W)
-        if t is not None and max(H, W) > t + 2 * CONTEXT:
+        if self.tiled(H, W):
             with warnings.catch_warnings():  # read-only view of Pillow's buffer: never written to
                 warnings.simplefilter("ignore", UserWarning)
                 x = torch.from_numpy(np.asarray(img)).permute(2, 0, 1).unsqueeze(0)  # uint8, no copy

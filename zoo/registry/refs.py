@@ -62,14 +62,6 @@ def parse_blend(ref: str) -> list[tuple[str, float]]:
     return parts
 
 
-def parse_model_ref(ref: str) -> list[tuple[str, float]]:
-    """Any model reference -> its parts: ``[(name[@N], 1.0)]`` for one model, else ``parse_blend``."""
-    if is_blend(ref):
-        return parse_blend(ref)
-    parse_ref(ref)
-    return [(ref, 1.0)]
-
-
 @dataclass(frozen=True)
 class Target:
     """``hf:OWNER/REPO[@REV]`` or ``URL[@REV]``."""
