@@ -2,9 +2,9 @@
 VGG-19 content pass cut at the content layer, VGG-19 pass of the output, loss, backward, Adam)
 at 256 px, batch 4, for fp32 / channels_last / bf16 / torch.compile. One line per configuration.
 
-    .venv/bin/python bench/train.py                  # the default (paper) preset's layers
-    .venv/bin/python bench/train.py --preset quick    # the CPU preset's layers and width
-    .venv/bin/python bench/train.py --configs fp32,bf16 --steps 5
+    .venv/bin/python bench/train_speed.py                  # the default (paper) preset's layers
+    .venv/bin/python bench/train_speed.py --preset quick    # the CPU preset's layers and width
+    .venv/bin/python bench/train_speed.py --configs fp32,bf16 --steps 5
 
 Figures taken while other processes share the CPU are lower than on an idle machine; the
 hardware string and the load average are printed with each line.
