@@ -62,7 +62,13 @@ def apply(
             if bar is not None:
                 bar.stop()
     FAST_EXIT.append(True)  # every output is written and closed: main() may skip the interpreter's teardown
-    where = str(r.outputs[0]) if len(r.outputs) == 1 else f"{len(r.outputs)} files"
-    what = [f"{r.megapixels:.2f} MP{f', {r.tiled} tiled' if r.tiled else ''}"] if r.megapixels else []
-    what += [f"{v.frames} frames {v.width}x{v.height} at {v.fps:.1f} frames/s" for v in r.videos]
-    typer.echo(f"{r.ref}: wrote {where} ({'; '.join(what)}) in {r.seconds:.1f} s")
+    if r.outputs:
+        where = str(r.outputs[0]) if len(r.outputs) == 1 else f"{len(r.outputs)} files"
+        what = [f"{r.megapixels:.2f} MP{f', {r.tiled} tiled' if r.tiled else ''}"] if r.megapixels else []
+        what += [f"{v.frames} frames {v.width}x{v.height} at {v.fps:.1f} frames/s" for v in r.videos]
+        failed = f"; {len(r.failed)} failed" if r.failed else ""
+        typer.echo(f"{r.ref}: wrote {where} ({'; '.join(what)}) in {r.seconds:.1f} s{failed}")
+    for line in r.failed:  # the inputs that could not be done, after all the others were
+        typer.secho(f"error: {line}", fg=typer.colors.RED, err=True)
+    if r.failed:
+        raise typer.Exit(1)

@@ -21,7 +21,7 @@ from PIL import Image
 from lit_modules.color import preserve_color as _keep_color
 from lit_modules.errors import ConfigError
 from lit_modules.transformer_net import TransformerNet
-from zoo.media.images import pil_to_tensor, to_pil_inplace
+from zoo.media.images import ImageTooSmall, pil_to_tensor, to_pil_inplace
 from zoo.registry.store import Entry, network_from_bytes
 
 from .forward import strip_forward
@@ -31,6 +31,13 @@ CONTEXT = 48  # px of real context around each tile (the network's effective rec
 OVERLAP = 32  # px over which neighbouring tiles are cross-faded
 STATS_SIZE = 1024  # long side of the downscaled pass that records the instance-norm statistics
 MIN_TILE = 64
+MIN_SIDE = 5  # the first layer reflection-pads 4 px (a 9x9 kernel): each side must be longer than that
+
+
+def check_side(h: int, w: int) -> None:
+    """Refuse a photo the network cannot run on (a side under ``MIN_SIDE`` px), in one line."""
+    if min(h, w) < MIN_SIDE:
+        raise ImageTooSmall(f"image is {w}x{h} px; each side must be at least {MIN_SIDE} px")
 
 
 def ramp(n: int, lead: int, trail: int) -> torch.Tensor:
@@ -182,6 +189,7 @@ class Stylizer:
         large as the memory budget allows). ``tile``: this call's tiling, else the Stylizer's.
         """
         _, _, H, W = x.shape
+        check_side(H, W)
         t = self.tile_for(H, W, tile)
         if t is None or (H <= t + 2 * CONTEXT and W <= t + 2 * CONTEXT):
             c = self._prep(x)

@@ -27,12 +27,30 @@ def mkstemp_beside(dest: Path, suffix: str = ".tmp") -> tuple[int, str]:
     return fd, tmp
 
 
-def output_path(src: Path, output: Path | None, out_dir: Path | None, suffix: str, ext: str) -> Path:
-    """Where ``src``'s result goes: ``output`` (-o), else ``out_dir/<stem><ext>`` (the folder made),
-    else ``<stem>_<suffix><ext>`` beside the input."""
+def output_name(src: Path, output: Path | None, out_dir: Path | None, suffix: str, ext: str) -> Path:
+    """Where ``src``'s result goes: ``output`` (-o), else ``out_dir/<stem><ext>``, else
+    ``<stem>_<suffix><ext>`` beside the input. Nothing is created."""
     if output is not None:
         return output
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
         return out_dir / f"{src.stem}{ext}"
     return src.with_name(f"{src.stem}_{suffix}{ext}")
+
+
+def output_path(src: Path, output: Path | None, out_dir: Path | None, suffix: str, ext: str) -> Path:
+    """``output_name``, with ``out_dir`` made if it is used."""
+    if output is None and out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    return output_name(src, output, out_dir, suffix, ext)
+
+
+def shared_output(inputs: list[Path], outputs: list[Path]) -> tuple[Path, Path, Path] | None:
+    """The first two inputs planned to write the same file, and that file (None if all differ):
+    within one run the second would silently replace the first."""
+    seen: dict[str, Path] = {}
+    for src, dst in zip(inputs, outputs):
+        key = os.path.normcase(Path(dst).resolve())  # resolved: two spellings of one folder are one folder
+        if key in seen:
+            return seen[key], src, dst
+        seen[key] = src
+    return None

@@ -8,9 +8,12 @@ the input unless asked.
 from __future__ import annotations
 
 import io
+import math
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -31,18 +34,24 @@ class ImageError(StyleZooError):
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any Pillow mode -> 8-bit RGB; alpha is composited over white."""
+    """Any Pillow mode -> 8-bit RGB; alpha is composited over white. An RGB image is returned as
+    is, and no step holds more than two full-size copies (a 50 MP upload is 200 MB per copy)."""
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         hi = 65535.0 if img.mode.startswith("I") and arr.max() > 255 else 255.0
-        img = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+        arr /= hi
+        arr *= 255.0
+        arr += 0.5
+        img = Image.fromarray(np.clip(arr, 0, 255, out=arr).astype(np.uint8), "L")
+        del arr
     if img.mode == "P":
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
+        rgba = img if img.mode == "RGBA" else img.convert("RGBA")
+        out = Image.new("RGB", rgba.size, (255, 255, 255))
+        out.paste(rgba, (0, 0), rgba)  # the same pixels as alpha_composite over opaque white, one copy fewer
+        return out
+    return img if img.mode == "RGB" else img.convert("RGB")
 
 
 class ImageTooLarge(ImageError):
@@ -53,6 +62,10 @@ class NotAnImage(ImageError):
     """Bytes Pillow cannot identify as an image."""
 
 
+class ImageTooSmall(ImageError):
+    """A side too short for the network (or a resize that leaves one)."""
+
+
 def read_image(path: str | os.PathLike) -> Image.Image:
     """Open, fully decode and orient an image as RGB. Raises ImageError."""
     path = Path(path)
@@ -61,31 +74,77 @@ def read_image(path: str | os.PathLike) -> Image.Image:
     return _decode(path, str(path), MAX_PIXELS)
 
 
-def decode_image(data: bytes, label: str = "upload", max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """Image bytes (an upload) -> oriented RGB; same checks as ``read_image``, with a pixel limit."""
-    return _decode(io.BytesIO(data), label, max_pixels)
+def decode_image(data: bytes | BinaryIO, label: str = "upload", max_pixels: int = MAX_PIXELS,
+                 max_side: int | None = None) -> Image.Image:
+    """Image bytes or a binary file (an upload) -> oriented RGB; same checks as ``read_image``, with a
+    pixel limit. ``max_side``: the long side is shrunk to it, and a JPEG is decoded at a reduced
+    scale (1/2 to 1/8) when that still covers it, so a large photo never exists at full size."""
+    src = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    img = _decode(src, label, max_pixels, max_side)
+    return img if max_side is None or max(img.size) <= max_side else resize_long_side(img, max_side)
 
 
-def _decode(src, label: str, max_pixels: int) -> Image.Image:
-    old_max, old_trunc = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
-    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = max_pixels, False
+def declared_pixels(data: bytes | BinaryIO, label: str = "upload", max_pixels: int = MAX_PIXELS) -> int:
+    """Width x height from the image's header, nothing decoded; a file is rewound afterwards.
+    Raises ``NotAnImage`` and ``ImageTooLarge`` as decoding would."""
+    src = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    start = src.tell()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(src) as img:
-                if img.width * img.height > max_pixels:  # checked before decoding a single pixel
-                    raise Image.DecompressionBombError(label)
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                return _to_rgb(img)
+        with _pillow_limits(max_pixels), Image.open(src) as img:
+            pixels = img.width * img.height
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLarge(f"{label}: image too large (over {max_pixels:,} pixels), refused as a possible decompression bomb") from None
+        raise _too_large(label, max_pixels) from None
     except Image.UnidentifiedImageError:
         raise NotAnImage(f"{label}: not an image file Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageError(f"{label}: cannot decode image ({one_line(e)})") from None
     finally:
+        src.seek(start)
+    if pixels > max_pixels:
+        raise _too_large(label, max_pixels)
+    return pixels
+
+
+def _too_large(label: str, max_pixels: int) -> ImageTooLarge:
+    return ImageTooLarge(f"{label}: image too large (over {max_pixels:,} pixels), refused as a possible decompression bomb")
+
+
+@contextmanager
+def _pillow_limits(max_pixels: int):
+    """Pillow's bomb limit at ``max_pixels`` (its warning an error) and truncated files refused."""
+    old_max, old_trunc = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
+    Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = max_pixels, False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
         Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = old_max, old_trunc
+
+
+def _draft(img: Image.Image, max_side: int | None) -> None:
+    """Let a JPEG decode at the smallest of 1/2, 1/4, 1/8 scale whose long side still reaches ``max_side``."""
+    if max_side is None or img.format != "JPEG" or max(img.size) <= max_side:
+        return
+    k = max_side / max(img.size)
+    img.draft(None, (max(1, math.ceil(img.width * k)), max(1, math.ceil(img.height * k))))
+
+
+def _decode(src, label: str, max_pixels: int, max_side: int | None = None) -> Image.Image:
+    try:
+        with _pillow_limits(max_pixels), Image.open(src) as img:
+            if img.width * img.height > max_pixels:  # checked before decoding a single pixel
+                raise Image.DecompressionBombError(label)
+            _draft(img, max_side)
+            img.load()
+            ImageOps.exif_transpose(img, in_place=True)  # in place: no second full-size copy
+            return _to_rgb(img)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_large(label, max_pixels) from None
+    except Image.UnidentifiedImageError:
+        raise NotAnImage(f"{label}: not an image file Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{label}: cannot decode image ({one_line(e)})") from None
 
 
 def encode_image(img: Image.Image, fmt: str = "JPEG", quality: int = 92) -> bytes:
