@@ -52,4 +52,6 @@ def serve(
     with errors_as_exit():
         application = create_app(zoo=zoo)
     typer.echo(f"serving the zoo on http://{host}:{port}/ (API docs at /docs); Ctrl-C stops")
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    # A stop waits at most 3 s for open responses (a Gatys progress stream never ends by itself);
+    # then the app's shutdown stops the Gatys worker and removes its files.
+    uvicorn.run(application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)

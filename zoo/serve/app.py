@@ -11,33 +11,37 @@
 
 No path from a request reaches the file system: model refs must match ``NAME[@N]`` and are looked
 up in the zoo's index, whose own paths are checked to stay inside the zoo; job ids are looked up in
-memory; uploads are decoded from memory. Models load once (sha256-verified) and stay cached;
-inference runs one request at a time in a worker thread (torch already uses every core), so
-concurrent requests queue and all succeed. This module imports no Lightning: the Gatys run, which
-needs it, happens in a subprocess (``zoo/serve/gatys.py`` starts ``zoo/serve/gatys_worker.py``).
+memory; uploads are decoded from the request's own spooled file. Models load once (sha256-verified)
+and stay cached. Memory is bounded by ``zoo.serve.limits.Gate``: a fixed number of requests inside
+(one more gets 503 with Retry-After), a budget of pixels being decoded, one inference at a time on
+one thread. Errors are JSON ``{"detail": "one line"}``. This module imports no Lightning: the Gatys
+run, which needs it, happens in a subprocess (``zoo/serve/gatys.py`` starts ``zoo/serve/gatys_worker.py``).
 """
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import AsyncIterator, BinaryIO
 
+import torch
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from PIL import Image
 
 from lit_modules.errors import StyleZooError, one_line
 from zoo.inference.loader import resolve_parts
-from zoo.inference.stylizer import Stylizer
-from zoo.media.images import decode_image, encode_image, pil_to_tensor, resize_long_side, to_pil_inplace
+from zoo.inference.stylizer import Stylizer, check_side
+from zoo.media.images import declared_pixels, decode_image, encode_image, pil_to_tensor, to_pil_inplace
 from zoo.registry.refs import is_blend, parse_ref
 from zoo.registry.store import ZooStack, safe_rel
 from zoo.registry.summary import model_rows
 
 from .gatys import add_routes
-from .limits import MAX_PIXELS, MAX_UPLOAD_BYTES, status_of
+from .limits import MAX_PIXELS, MAX_UPLOAD_BYTES, Busy, Gate, Limits, status_of
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_SIDE = 1024  # results' long side at most this (the page is for quick looks; zoo apply does any size)
@@ -101,20 +105,26 @@ class ModelCache:
             return stylizer
 
 
-def stylize_bytes(cache: ModelCache, infer_lock: threading.Lock, data: bytes, ref: str, strength: float,
-                  preserve_color: bool, size: int, fmt: str) -> tuple[bytes, dict]:
-    """Upload bytes -> stylised image bytes (runs in a worker thread)."""
-    stylizer = cache.get(ref).with_options(strength=strength, preserve_color=preserve_color)  # unknown model: 404 first
-    img = decode_image(data, "the uploaded file", MAX_PIXELS)
-    if max(img.size) > size:
-        img = resize_long_side(img, size)
-    x = pil_to_tensor(img)  # (1, 3, H, W) RGB [0, 1]
-    t0 = time.perf_counter()
-    with infer_lock:
-        y = stylizer.tensor(x)
-    ms = (time.perf_counter() - t0) * 1000
-    out = encode_image(to_pil_inplace(y), FORMATS[fmt][0])
-    return out, {"ref": stylizer.ref, "width": img.width, "height": img.height, "ms": ms}
+def run_network(stylizer: Stylizer, img: Image.Image) -> torch.Tensor:
+    """The inference thread's whole job: a decoded photo through the network."""
+    return stylizer.tensor(pil_to_tensor(img))
+
+
+def encode_result(y: torch.Tensor, fmt: str) -> bytes:
+    return encode_image(to_pil_inplace(y), FORMATS[fmt][0])
+
+
+async def stylize_upload(gate: Gate, stylizer: Stylizer, upload: BinaryIO, size: int, fmt: str) -> tuple[bytes, dict]:
+    """An admitted upload -> (image bytes, timings): decoded within the decoding budget and shrunk
+    to ``size``, then one turn of the inference thread, then encoded."""
+    label = "the uploaded file"
+    pixels = await gate.off_loop(declared_pixels, upload, label, MAX_PIXELS)  # the header only: a 413 costs nothing
+    img, decode_wait, decode_ms = await gate.decode(pixels, decode_image, upload, label, MAX_PIXELS, size)
+    check_side(img.height, img.width)  # the Stylizer's own check, before the photo waits for its turn
+    y, infer_wait, infer_ms = await gate.infer(run_network, stylizer, img)
+    out = await gate.off_loop(encode_result, y, fmt)
+    return out, {"width": img.width, "height": img.height, "decode_ms": decode_ms,
+                 "queue_ms": decode_wait + infer_wait, "ms": infer_ms}
 
 
 def model_list(zoo: str | None) -> list[dict]:
@@ -125,14 +135,27 @@ def model_list(zoo: str | None) -> list[dict]:
     } for r in model_rows(zoo)]
 
 
-def create_app(zoo: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES, gatys: bool = True) -> FastAPI:
-    """The web app over the zoo at ``zoo`` (default: $STYLE_ZOO_HOME, else the user cache) + built-in models."""
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    jobs = getattr(app.state, "gatys_jobs", None)
+    if jobs is not None:
+        jobs.closed = False  # an app can be started again after a stop (tests do)
+    yield
+    if jobs is not None:
+        jobs.close()  # no worker outlives the server, nor its upload
+    app.state.gate.close()
+
+
+def create_app(zoo: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES, gatys: bool = True,
+               limits: Limits = Limits()) -> FastAPI:
+    """The web app over the zoo at ``zoo`` (default: $STYLE_ZOO_HOME, else the user cache) + built-in models;
+    ``limits``: how many requests, decoded pixels and inference threads it runs at once."""
     ZooStack(zoo).entries()  # a broken index fails at start, not on the first request
     page = (STATIC / "index.html").read_text(encoding="utf-8")
-    app = FastAPI(title="Style Zoo", version="1", summary="Stylise photos with the zoo's networks.",
+    app = FastAPI(title="Style Zoo", version="1", summary="Stylise photos with the zoo's networks.", lifespan=_lifespan,
                   description="The API behind the `zoo serve` page. Errors are JSON `{\"detail\": \"one line\"}`.")
     app.state.cache = cache = ModelCache(zoo)
-    infer_lock = threading.Lock()
+    app.state.gate = gate = Gate(limits)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -140,6 +163,10 @@ def create_app(zoo: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
         e = errs[0] if errs else {}
         where = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path"))
         return JSONResponse({"detail": f"{where or 'request'}: {e.get('msg', 'invalid')}"}, status_code=422)
+
+    @app.exception_handler(Busy)
+    async def _busy(request: Request, exc: Busy):
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": str(exc.retry_after)})
 
     app.add_middleware(BodyLimit, limit=max_upload_bytes + 65536)  # + room for the multipart framing
 
@@ -172,27 +199,33 @@ def create_app(zoo: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
 
     @app.post("/api/apply", summary="Stylise a photo with a zoo model",
               responses={200: {"content": {"image/jpeg": {}, "image/png": {}}},
+                         400: {"description": "bad photo (empty, corrupt, a side under 5 px)"},
                          404: {"description": "unknown model"}, 413: {"description": "photo too large"},
-                         415: {"description": "not an image"}, 422: {"description": "bad parameter"}})
+                         415: {"description": "not an image"}, 422: {"description": "bad parameter"},
+                         503: {"description": "busy: retry after the Retry-After header's seconds"}})
     async def apply(
         image: UploadFile = File(..., description="The photo (JPEG, PNG, WebP, ...)."),
         model: str = Form(..., description="NAME or NAME@VERSION as listed by /api/models, or a blend of styles trained "
-                                           "together: a+b, a:0.7+b:0.3."),
+                                           "together: a+b, a:0.7+b:0.3.", examples=["starry", "wave@5", "starry:0.7+wave:0.3"]),
         strength: float = Form(1.0, ge=0.0, le=1.0, description="0 = the photo, 1 = fully stylised."),
         preserve_color: bool = Form(False, description="Keep the photo's colours (transfer luminance only)."),
         size: int = Form(DEFAULT_SIDE, ge=64, le=MAX_SIDE, description="Long side of the result, px (never upscaled)."),
         format: str = Form("jpeg", pattern="^(jpeg|png)$", description="jpeg or png."),
     ) -> Response:
-        data = await image.read(max_upload_bytes + 1)
-        if len(data) > max_upload_bytes:
+        if image.size is not None and image.size > max_upload_bytes:
             raise HTTPException(413, f"upload too large (limit {max_upload_bytes / 1e6:.0f} MB)")
-        if not data:
+        if image.size == 0:
             raise HTTPException(400, "the uploaded file is empty")
-        try:
-            out, info = await run_in_threadpool(stylize_bytes, cache, infer_lock, data, model, strength, preserve_color, size, format)
-        except StyleZooError as e:
-            raise HTTPException(status_of(e), one_line(e)) from None
-        headers = {"X-Model": info["ref"], "X-Inference-Ms": f"{info['ms']:.0f}", "X-Size": f"{info['width']}x{info['height']}"}
+        with gate.admit():  # Busy -> 503 + Retry-After, before anything is decoded
+            try:
+                stylizer = await run_in_threadpool(cache.get, model)  # unknown model: 404 before the photo is read
+                stylizer = stylizer.with_options(strength=strength, preserve_color=preserve_color)
+                out, info = await stylize_upload(gate, stylizer, image.file, size, format)
+            except StyleZooError as e:
+                raise HTTPException(status_of(e), one_line(e)) from None
+        headers = {"X-Model": stylizer.ref, "X-Size": f"{info['width']}x{info['height']}",
+                   "X-Inference-Ms": f"{info['ms']:.0f}", "X-Queue-Ms": f"{info['queue_ms']:.0f}",
+                   "X-Decode-Ms": f"{info['decode_ms']:.0f}"}
         return Response(out, media_type=FORMATS[format][1], headers=headers)
 
     if gatys:
