@@ -92,7 +92,8 @@ def test_blend_refuses_models_not_trained_together(family, tmp_path):
     r = cli("publish", make_run(tmp_path / "solo"), "--name", "solo", "--zoo", zoo, "--no-sample")
     assert r.exit_code == 0, r.output
     out = tmp_path / "never.jpg"
-    for ref, words in (("starry+solo", "trained together"), ("starry:x+wave", "not a weight"), ("starry:0+wave:0", "sum to 0")):
+    for ref, words in (("starry+solo", "trained together"), ("starry:x+wave", "not a weight"),
+                       ("starry:0+wave:0", "must be a finite number > 0")):
         r = cli("apply", ref, PHOTOS / "tubingen.jpg", "-o", out, "--zoo", zoo)
         assert r.exit_code == 1 and words in err_lines(r)[-1] and len(err_lines(r)) == 1, r.output
     assert not out.exists()

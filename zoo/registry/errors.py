@@ -22,3 +22,7 @@ class InvalidName(ZooError):
 
 class HubError(ZooError):
     """A model cannot be pushed to or pulled from a Hub repo or URL."""
+
+
+class InvalidRecord(IntegrityError):
+    """A version record (a pulled config.json, a version's config) of the wrong shape, type or range."""

@@ -3,7 +3,8 @@
     name            the latest version in the user's zoo, else the built-in layer
     name@N          version N
     a+b             an equal blend of styles trained together (one conditional network)
-    a@2:0.7+b:0.3   a weighted blend (weights normalised; each part may pin a version)
+    a@2:0.7+b:0.3   a weighted blend: each weight a number > 0 (0.7, 2, 1e+06), normalised; each part
+                    may pin a version
     hf:OWNER/REPO[@REV]   a Hugging Face Hub repo (zoo pull / push); REV: tag, branch or commit
     URL[@REV]       any fsspec URL or folder holding a pushed model (file://, memory://, s3://...)
 """
@@ -14,28 +15,36 @@ import re
 from dataclasses import dataclass
 
 from .errors import HubError, InvalidName, ModelNotFound, ZooError
+from .schema import show
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+VERSION_RE = re.compile(r"[1-9][0-9]{0,8}")
+REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+# A weight: decimal digits with an optional fraction and exponent (0.7, .5, 2, 1e+06, 2.5E-3).
+# No sign, no nan/inf, no '_' (which float() would accept): a weight is a plain positive number.
+WEIGHT_RE = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# One part of a blend and what ends it. A '+' joins the weight's token only as an exponent's sign
+# (a digit or '.', then e, then '+', then a digit: "1e+06"); every other '+' separates parts.
+PART_RE = re.compile(r"\s*(?P<ref>[^:+\s]+)(?:\s*:\s*(?P<weight>(?:(?<=[0-9.])[eE]\+(?=[0-9])|[^+\s])+))?\s*(?P<end>\+|\Z)")
 
 
 def validate_name(name: str) -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise InvalidName(
-            f"invalid model name {name!r}: use 1-64 of a-z, 0-9, '_' and '-', starting with a letter or digit "
-            "(no paths, no '..', no upper case)"
+            f"invalid model name {show(name) if isinstance(name, str) else type(name).__name__}: use 1-64 of a-z, 0-9, "
+            "'_' and '-', starting with a letter or digit (no paths, no '..', no upper case)"
         )
     return name
 
 
 def parse_ref(ref: str) -> tuple[str, int | None]:
     """``"starry"`` -> ("starry", None); ``"starry@3"`` -> ("starry", 3)."""
-    name, _, ver = ref.partition("@")
+    name, at, ver = ref.partition("@")
     validate_name(name)
-    if not _:
+    if not at:
         return name, None
-    if not ver.isdigit() or int(ver) < 1:
-        raise ModelNotFound(f"bad version in {ref!r}: use NAME@N with N = 1, 2, ...")
+    if not VERSION_RE.fullmatch(ver):
+        raise ModelNotFound(f"bad version in {show(ref)}: use NAME@N with N = 1, 2, ...")
     return name, int(ver)
 
 
@@ -44,21 +53,39 @@ def is_blend(ref: str) -> bool:
     return "+" in ref or ":" in ref
 
 
+def parse_weight(token: str, ref: str) -> float:
+    """A blend part's weight: a finite number > 0."""
+    if not WEIGHT_RE.fullmatch(token):
+        raise ZooError(f"blend {show(ref)}: {show(token)} is not a weight (a number > 0: starry:0.7+wave:0.3)")
+    weight = float(token)
+    if not math.isfinite(weight) or weight <= 0:
+        raise ZooError(f"blend {show(ref)}: weight {show(token)} must be a finite number > 0")
+    return weight
+
+
+def blend_parts(ref: str) -> list[tuple[str, str | None]]:
+    """``a@2:0.7+b`` -> [("a@2", "0.7"), ("b", None)]: the grammar's tokens, unchecked."""
+    parts, pos = [], 0
+    while True:
+        m = PART_RE.match(ref, pos)
+        if m is None:
+            raise ZooError(f"blend {show(ref)}: each part is NAME[@N][:WEIGHT], parts joined by '+' "
+                           "(starry@2:0.7+wave@2:0.3)")
+        parts.append((m.group("ref"), m.group("weight")))
+        if not m.group("end"):
+            return parts
+        pos = m.end()
+
+
 def parse_blend(ref: str) -> list[tuple[str, float]]:
-    """``a+b`` (equal) or ``a:0.7+b:0.3`` (weights, normalised later) -> [(name[@N], weight), ...]."""
+    """``a+b`` (equal) or ``a:0.7+b:0.3`` (weights > 0, normalised later) -> [(name[@N], weight), ...]."""
     parts = []
-    for item in ref.split("+"):
-        name, _, w = item.strip().partition(":")
-        try:
-            weight = float(w) if w else 1.0
-        except ValueError:
-            raise ZooError(f"blend {ref!r}: {w!r} is not a weight (write starry:0.7+wave:0.3)") from None
-        if not name or not math.isfinite(weight) or weight < 0:
-            raise ZooError(f"blend {ref!r}: each part is NAME[@N][:WEIGHT] with a finite weight >= 0")
+    for name, token in blend_parts(ref):
+        weight = 1.0 if token is None else parse_weight(token, ref)
         parse_ref(name)
         parts.append((name, weight))
-    if sum(w for _, w in parts) <= 0:
-        raise ZooError(f"blend {ref!r}: the weights sum to 0")
+    if not math.isfinite(sum(w for _, w in parts)):
+        raise ZooError(f"blend {show(ref)}: the weights are too large to add up")
     return parts
 
 
@@ -88,7 +115,7 @@ def parse_target(text: str, allow_revision: bool = True) -> Target:
             raise HubError(f"{text!r}: push to a repo without @REV (each version becomes tag v<N>)")
     if base.startswith("hf:"):
         repo = base[3:].strip("/")
-        if not REPO_RE.match(repo) or ".." in repo:
+        if not REPO_RE.fullmatch(repo) or ".." in repo:
             raise HubError(f"{text!r}: expected hf:OWNER/REPO (letters, digits, '.', '_', '-')")
         return Target("hf", repo, rev)
     if not base or base.startswith("-"):
