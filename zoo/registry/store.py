@@ -37,8 +37,9 @@ from typing import TYPE_CHECKING, Callable
 from lit_modules.errors import one_line
 
 from .errors import IntegrityError, ModelNotFound, ZooError
-from .record import VersionRecord
+from .record import CARD_RE, DERIVED, SAMPLE_RE, VersionRecord, architecture
 from .refs import parse_ref, validate_name
+from .schema import show
 
 if TYPE_CHECKING:  # torch is imported only when a network is built: zoo list / show stay fast
     from lit_modules.transformer_net import TransformerNet
@@ -47,6 +48,7 @@ FORMAT = 1
 ENV_HOME = "STYLE_ZOO_HOME"
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "builtin"  # the models shipped in the package
 LOCK_TIMEOUT_S = 120
+DERIVED_FIELDS = frozenset(DERIVED) - {"origin", "source"}  # the zoo's own; origin and source are its callers'
 
 
 def default_zoo_url() -> str:
@@ -56,12 +58,24 @@ def default_zoo_url() -> str:
     return str(cache / "style-zoo" / "zoo")
 
 
+# The folders that hold a zoo's files; index.json, the lock and temporary files are none of them.
+DATA_DIRS = ("models", "cards")
+
+
 def safe_rel(rel: str) -> str:
-    """A path from index.json, checked to stay inside the zoo."""
-    p = Path(rel)
-    if p.is_absolute() or ".." in p.parts or not p.parts:
-        raise IntegrityError(f"index names a file outside the zoo ({rel!r}); refusing it")
+    """A path from index.json, checked to name a file in one of the zoo's data folders (models/,
+    cards/): never outside the zoo, never index.json, never a hidden or temporary file."""
+    p = Path(rel) if isinstance(rel, str) else None
+    if p is None or p.is_absolute() or ".." in p.parts or not p.parts:
+        raise IntegrityError(f"index names a file outside the zoo ({show(rel)}); refusing it")
+    if len(p.parts) < 2 or p.parts[0] not in DATA_DIRS or any(part.startswith(".") for part in p.parts):
+        raise IntegrityError(f"index names {show(rel)}, not a file of the zoo's {' or '.join(DATA_DIRS)} folders; refusing it")
     return p.as_posix()
+
+
+def weights_rel(name: str, sha256: str) -> str:
+    """Where a zoo keeps a model's weights: named by the model and the content's hash, nothing else."""
+    return f"models/{name}/{sha256[:12]}.safetensors"
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,9 @@ class Entry:
         rel = safe_rel(self.info["file"])
         if not rel.endswith(".safetensors"):
             raise IntegrityError(f"{self.ref}: {rel} is not a .safetensors file; only safetensors are loaded from a zoo")
+        if rel != weights_rel(self.name, str(self.info["sha256"])):
+            raise IntegrityError(f"{self.ref}: the index names {rel}, not {weights_rel(self.name, str(self.info['sha256']))} "
+                                 "(the file its sha256 gives); re-publish or re-install it")
         try:
             data = self.zoo.read_bytes(rel)
         except FileNotFoundError:
@@ -114,13 +131,25 @@ class Entry:
 
     def network(self) -> TransformerNet:
         """The verified weights in the network the version's config describes (fp32, eval)."""
-        return network_from_bytes(self.read_weights(), self.config)
+        data = self.read_weights()
+        try:
+            return network_from_bytes(data, self.config)
+        except IntegrityError as e:
+            raise type(e)(f"{self.ref}: {e}") from None
 
     def card_text(self) -> str:
-        card = self.info.get("card")
-        if not card:
+        card = self.record.card
+        if card is None and self.info.get("card"):
+            raise IntegrityError(f"{self.ref}: the index names {show(self.info['card'])} as its card, not a "
+                                 "cards/<name>@<N>.md of the zoo; refusing it")
+        if card is None:
             raise ModelNotFound(f"{self.ref} has no model card")
-        return self.zoo.read_bytes(safe_rel(card)).decode("utf-8")
+        try:
+            return self.zoo.read_bytes(safe_rel(card)).decode("utf-8")
+        except FileNotFoundError:
+            raise ModelNotFound(f"{self.ref}: its card {card} is missing from {self.zoo.url}") from None
+        except UnicodeDecodeError:
+            raise IntegrityError(f"{self.ref}: its card {card} is not UTF-8 text") from None
 
 
 def check_safetensors_bytes(data: bytes, what: str) -> None:
@@ -131,21 +160,77 @@ def check_safetensors_bytes(data: bytes, what: str) -> None:
         ok = 2 <= n <= len(data) - 8 and data[8:9] == b"{"
         if ok:
             try:
-                json.loads(data[8 : 8 + n])
-            except (UnicodeDecodeError, ValueError):
+                ok = isinstance(json.loads(data[8 : 8 + n]), dict)
+            except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep to parse
                 ok = False
     if not ok:
         kind = "a pickle/zip (torch.save) file" if data[:2] in (b"PK", b"\x80\x02", b"\x80\x04", b"\x80\x05") else "not safetensors"
         raise IntegrityError(f"{what} is {kind}; only safetensors are ever loaded from a zoo (no unpickling)")
 
 
+# Bytes per element of each safetensors dtype: the canonical layout puts wider ones first (aligned).
+DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+               "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+
+
+def safetensors_header(data: bytes) -> dict:
+    """The JSON header of bytes that passed ``check_safetensors_bytes`` (a JSON object)."""
+    return json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+
+
+def tensor_shapes(data: bytes) -> dict[str, tuple[int, ...]]:
+    """{name: shape} from a safetensors header, without reading a tensor."""
+    shapes = {}
+    for k, v in safetensors_header(data).items():
+        if k == "__metadata__":
+            continue
+        shape = v.get("shape") if isinstance(v, dict) else None
+        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise IntegrityError(f"the safetensors header gives tensor {show(k)} no valid shape")
+        shapes[k] = tuple(shape)
+    return shapes
+
+
+def canonical_safetensors(data: bytes) -> bytes:
+    """The same tensors and metadata in one byte layout, so equal weights always give equal bytes and
+    sha256: the safetensors writer emits its metadata map in a random order (a hash map's)."""
+    header = safetensors_header(data)
+    meta = header.pop("__metadata__", None)
+    body = data[8 + int.from_bytes(data[:8], "little") :]
+    try:
+        order = sorted(header, key=lambda k: (-DTYPE_BYTES[header[k]["dtype"]], k))
+    except (KeyError, TypeError):
+        raise IntegrityError("cannot lay out safetensors weights: an unknown dtype or a malformed header") from None
+    out_header: dict = {"__metadata__": dict(sorted(meta.items()))} if meta else {}
+    chunks, offset = [], 0
+    for k in order:
+        start, end = header[k]["data_offsets"]
+        chunks.append(body[start:end])
+        out_header[k] = {"dtype": header[k]["dtype"], "shape": header[k]["shape"], "data_offsets": [offset, offset + end - start]}
+        offset += end - start
+    text = json.dumps(out_header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)  # the data starts 8-byte aligned, as the writer's own files do
+    return len(text).to_bytes(8, "little") + text + b"".join(chunks)
+
+
 def network_from_bytes(data: bytes, config: dict) -> TransformerNet:
-    """A TransformerNet from verified safetensors bytes and a version's config (fp32, eval)."""
+    """A TransformerNet from verified safetensors bytes and a version's config (fp32, eval).
+
+    The config is checked first and the network it describes is compared with the weights' header
+    on the meta device (no memory), so a config that disagrees with its weights builds nothing."""
+    import torch
     from safetensors.torch import load as st_load
 
     from lit_modules.transformer_net import TransformerNet
 
-    net = TransformerNet.from_config(config)
+    arch = architecture(config)
+    with torch.device("meta"):
+        want = {k: tuple(v.shape) for k, v in TransformerNet.from_config(arch).state_dict().items()}
+    got = tensor_shapes(data)
+    if got != want:
+        raise IntegrityError(f"weights do not fit TransformerNet(width={arch['width']:g}, num_residual={arch['num_residual']}"
+                             f"{', styles=' + str(arch['styles']) if arch['styles'] > 1 else ''}): {shape_mismatch(want, got)}")
+    net = TransformerNet.from_config(arch)
     try:
         state = st_load(data)
     except Exception as e:
@@ -155,6 +240,17 @@ def network_from_bytes(data: bytes, config: dict) -> TransformerNet:
     except RuntimeError as e:
         raise IntegrityError(f"weights do not fit TransformerNet(width={net.width}): {one_line(e, 160)}") from None
     return net.eval().requires_grad_(False)
+
+
+def shape_mismatch(want: dict[str, tuple], got: dict[str, tuple]) -> str:
+    """The first difference between the tensors a network expects and those a file holds, in words."""
+    missing, extra = sorted(want.keys() - got.keys()), sorted(got.keys() - want.keys())
+    if missing:
+        return f"{len(missing)} tensors missing (first {missing[0]})"
+    if extra:
+        return f"{len(extra)} unexpected tensors (first {show(extra[0])})"
+    k = next(k for k in want if want[k] != got[k])
+    return f"{k} is {list(got[k])} in the file, {list(want[k])} in the network"
 
 
 class Zoo:
@@ -285,38 +381,41 @@ class Zoo:
 
         ``record`` is the version's metadata (style, config, metrics, ...); ``extra_files(N)``
         returns further files to write (card, sample) keyed by zoo-relative path, given the
-        version number assigned under the lock.
+        version number assigned under the lock. The zoo derives every path, number and time of the
+        entry itself: the record's own (``DERIVED_FIELDS``) are dropped.
         """
         validate_name(name)
         check_safetensors_bytes(weights, f"model {name}")
         sha = hashlib.sha256(weights).hexdigest()
-        file_rel = f"models/{name}/{sha[:12]}.safetensors"
+        file_rel = weights_rel(name, sha)
         with self._lock():
             index = self.read_index()
             model = index["models"].setdefault(name, {"versions": []})
             version = max((v["version"] for v in model["versions"]), default=0) + 1
+            # the card is rendered before anything is written: if that fails, no file is left behind
+            files = {safe_rel(rel): data for rel, data in (extra_files(version) if extra_files else {}).items()}
             if not self.exists(file_rel):
                 self.write_bytes(file_rel, weights)
             info = {
-                **record,
+                **{k: v for k, v in record.items() if k not in DERIVED_FIELDS},
                 "version": version,
                 "file": file_rel,
                 "sha256": sha,
                 "bytes": len(weights),
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "card": next((r for r in files if CARD_RE.fullmatch(r)), None),
+                "sample": next((r for r in files if SAMPLE_RE.fullmatch(r)), None),
             }
-            files = extra_files(version) if extra_files else {}
             for rel, data in files.items():
-                self.write_bytes(safe_rel(rel), data)
-            info.setdefault("card", next((r for r in files if r.endswith(".md")), None))
-            info.setdefault("sample", next((r for r in files if r.endswith((".jpg", ".png"))), None))
+                self.write_bytes(rel, data)
             self.write_bytes(f"models/{name}/v{version}.json", (json.dumps(info, indent=1, sort_keys=True) + "\n").encode())
             model["versions"].append(info)
             self._write_index(index)
         return Entry(self, name, info)
 
     def update(self, name: str, version: int, changes: dict, extra_files: dict[str, bytes] | None = None) -> Entry:
-        """Merge ``changes`` into a version's record (e.g. metrics) and rewrite files, under the lock."""
+        """Merge ``changes`` into a version's record (e.g. metrics) and rewrite its card or sample
+        (``extra_files``: ``cards/<name>@<N>.md`` / ``.jpg``), under the lock."""
         with self._lock():
             index = self.read_index()
             versions = index["models"].get(name, {}).get("versions", [])
@@ -325,6 +424,8 @@ class Zoo:
                 raise ModelNotFound(f"{name}@{version} is not in {self.url}")
             info.update(changes)
             for rel, data in (extra_files or {}).items():
+                if not (CARD_RE.fullmatch(rel) or SAMPLE_RE.fullmatch(rel)):
+                    raise IntegrityError(f"{name}@{version}: {show(rel)} is not a card or sample path of the zoo; refusing it")
                 self.write_bytes(safe_rel(rel), data)
             self.write_bytes(f"models/{name}/v{version}.json", (json.dumps(info, indent=1, sort_keys=True) + "\n").encode())
             self._write_index(index)

@@ -14,9 +14,12 @@ Targets: ``hf:OWNER/REPO`` (``huggingface_hub``: create_repo, upload_folder, cre
 (``file://``, ``memory://``, ``s3://``...), where the folder sits at the URL's root (the latest push)
 and again under ``tags/v<N>/``. ``SOURCE@REV`` pulls a tag, branch or commit.
 
-A pull checks everything before the zoo is touched: the marker and format, each file present, the
-weights' sha256, that they are safetensors, and that they load into the network their config
-describes (``zoo.registry.store.network_from_bytes``, the same loader ``zoo apply`` uses).
+A pull checks everything before the zoo is touched: the marker and format, the whole of
+``config.json`` against a schema (``META`` here, ``zoo.registry.record.PULLED_RECORD`` for the
+record: types, ranges, known fields, and no path, number or time the zoo derives itself), each file
+present, the weights' sha256, that they are safetensors, and that they load into the network their
+config describes (``zoo.registry.store.network_from_bytes``, the same loader ``zoo apply`` uses).
+A refused pull leaves the zoo as it was, byte for byte, and says why in one line.
 """
 from __future__ import annotations
 
@@ -30,9 +33,10 @@ from pathlib import Path
 
 from lit_modules.errors import one_line
 from zoo.registry import cards
-from zoo.registry.record import VersionRecord
-from zoo.registry.errors import HubError, IntegrityError, ZooError
+from zoo.registry.errors import HubError, IntegrityError, InvalidRecord, ZooError
+from zoo.registry.record import DERIVED, HEX64, VersionRecord, pulled_record
 from zoo.registry.refs import Target, parse_target, validate_name
+from zoo.registry.schema import integer, obj, show, text
 from zoo.registry.store import Zoo, ZooStack, check_safetensors_bytes, network_from_bytes, safe_rel
 
 from .publish import card_files
@@ -40,8 +44,14 @@ from .publish import card_files
 FORMAT = 1
 LIBRARY = "style-zoo"
 WEIGHTS, CONFIG, README, SAMPLE = "model.safetensors", "config.json", "README.md", "sample.jpg"
-# Zoo-specific fields of a version record that do not travel (paths, numbering, timestamps).
-LOCAL_FIELDS = ("version", "file", "sha256", "bytes", "created", "card", "sample", "origin")
+# Zoo-specific fields of a version record that do not travel (paths, numbering, timestamps, where
+# it came from, the publisher's checkpoint): the receiving zoo derives its own.
+LOCAL_FIELDS = tuple(DERIVED)
+CONFIG_MAX_BYTES = 1 << 20  # a pushed config.json is a few kB
+# config.json's "style_zoo" section: what identifies the pushed version.
+META = obj({"format": integer(0, 2**31), "library": text(40), "name": text(200), "version": integer(1, 10**9),
+            "sha256": HEX64, "bytes": integer(0, 1 << 40), "file": text(len(WEIGHTS), re.compile(re.escape(WEIGHTS)), repr(WEIGHTS))},
+           required=("format", "library", "name", "version", "sha256"))
 HUB_LICENSES = {"mit", "apache-2.0", "cc0-1.0", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0", "cc-by-nc-sa-4.0",
                 "openrail", "bsd-3-clause", "other"}
 
@@ -83,9 +93,13 @@ def build_folder(entry) -> dict[str, bytes]:
     """The Hub-shaped folder of a zoo version, as {file name: bytes} (weights verified on read)."""
     weights = entry.read_weights()
     info = dict(entry.info)
-    record = {k: v for k, v in info.items() if k not in LOCAL_FIELDS + ("source",)}  # source: a local checkpoint path
+    record = {k: v for k, v in info.items() if k not in LOCAL_FIELDS}
     if isinstance(record.get("training"), dict):  # nor the publisher's run folders
         record["training"] = {k: v for k, v in record["training"].items() if k not in ("checkpoint", "run_dir")}
+    try:  # what no zoo would pull is not pushed
+        record = pulled_record(record)
+    except InvalidRecord as e:
+        raise InvalidRecord(f"{entry.ref} cannot be pushed: {e}") from None
     files = {WEIGHTS: weights}
     sample = None
     if entry.record.sample:
@@ -221,31 +235,44 @@ def _download_fsspec(t: Target) -> dict[str, bytes]:
     return files
 
 
-def verify_folder(files: dict[str, bytes], label: str) -> tuple[dict, dict]:
-    """(style_zoo meta, record) of a downloaded folder, or one-line errors: not ours, missing, tampered."""
+def read_config(files: dict[str, bytes], label: str) -> tuple[dict, dict]:
+    """(style_zoo meta, record) of a downloaded folder's config.json, checked against the schema."""
     if CONFIG not in files:
         if not files:
             raise HubError(f"{label}: nothing found there (no {CONFIG}, {WEIGHTS} or {README})")
         raise HubError(f"{label} is not a style-zoo model: no {CONFIG}")
+    if len(files[CONFIG]) > CONFIG_MAX_BYTES:
+        raise HubError(f"{label}: {CONFIG} is {len(files[CONFIG]):,} bytes; a style-zoo config is at most {CONFIG_MAX_BYTES:,}")
     try:
         doc = json.loads(files[CONFIG])
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nesting too deep to parse
         raise HubError(f"{label} is not a style-zoo model: {CONFIG} is not valid JSON") from None
     meta = doc.get("style_zoo") if isinstance(doc, dict) else None
     record = doc.get("record") if isinstance(doc, dict) else None
     if not isinstance(meta, dict) or meta.get("library") != LIBRARY or not isinstance(record, dict):
         raise HubError(f"{label} is not a style-zoo model: {CONFIG} has no style_zoo section")
     if meta.get("format") != FORMAT:
-        raise HubError(f"{label}: style-zoo format {meta.get('format')!r} is not supported (this zoo reads format {FORMAT})")
+        raise HubError(f"{label}: style-zoo format {show(meta.get('format'))} is not supported (this zoo reads format {FORMAT})")
+    try:
+        return META(meta, "style_zoo"), pulled_record(record)
+    except InvalidRecord as e:
+        raise InvalidRecord(f"{label}: {CONFIG} {e}; nothing was added") from None
+
+
+def verify_folder(files: dict[str, bytes], label: str) -> tuple[dict, dict]:
+    """(style_zoo meta, record) of a downloaded folder, or one-line errors: not ours, malformed, missing, tampered."""
+    meta, record = read_config(files, label)
     if WEIGHTS not in files:
         raise HubError(f"{label}: {WEIGHTS} is missing")
     data = files[WEIGHTS]
     got = hashlib.sha256(data).hexdigest()
-    if got != meta.get("sha256"):
+    if got != meta["sha256"]:
         raise IntegrityError(f"{label}: sha256 mismatch for {WEIGHTS} (file {got[:12]}..., {CONFIG} "
-                             f"{str(meta.get('sha256'))[:12]}...): tampered or corrupted; nothing was added")
+                             f"{meta['sha256'][:12]}...): tampered or corrupted; nothing was added")
     check_safetensors_bytes(data, f"{label} {WEIGHTS}")
-    network_from_bytes(data, record.get("config") or {})  # the weights fit the network their config describes
+    if meta.get("bytes", len(data)) != len(data):
+        raise IntegrityError(f"{label}: {WEIGHTS} is {len(data)} bytes, {CONFIG} says {meta['bytes']}; nothing was added")
+    network_from_bytes(data, record["config"])  # the weights fit the network their config describes
     return meta, record
 
 
@@ -278,11 +305,11 @@ def pull(source: str, name: str | None = None, zoo: str | None = None) -> dict:
     meta, record = verify_folder(files, t.label)
     if name is None:
         try:
-            name = validate_name(str(meta.get("name") or ""))
+            name = validate_name(meta["name"])
         except ZooError:
-            raise HubError(f"{t.label} names its model {meta.get('name')!r}, not a valid zoo name; pass --name NAME") from None
+            raise HubError(f"{t.label} names its model {meta['name'][:80]!r}, not a valid zoo name; pass --name NAME") from None
     validate_name(name)
-    origin = {"source": t.label, "revision": t.revision or "main", "ref": f"{meta.get('name')}@{meta.get('version')}",
+    origin = {"source": t.label, "revision": t.revision or "main", "ref": f"{meta['name']}@{meta['version']}",
               "sha256": meta["sha256"]}
     if commit:
         origin["commit"] = commit

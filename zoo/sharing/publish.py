@@ -22,7 +22,7 @@ from zoo.inference.stylizer import Stylizer
 from zoo.media.images import load_image, to_pil_inplace
 from zoo.registry import cards, styles
 from zoo.registry.refs import validate_name
-from zoo.registry.store import Zoo
+from zoo.registry.store import Zoo, canonical_safetensors
 
 DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
 
@@ -51,7 +51,8 @@ def read_publishable(source: str | os.PathLike) -> dict:
 
 
 def weights_bytes(weights: dict[str, torch.Tensor], config: dict, dtype: str) -> tuple[bytes, int]:
-    """Check the weights load into TransformerNet, then serialise them as safetensors."""
+    """Check the weights load into TransformerNet, then serialise them as safetensors, byte for byte
+    the same for the same weights (``canonical_safetensors``)."""
     from safetensors.torch import save
 
     if dtype not in DTYPES:
@@ -63,7 +64,8 @@ def weights_bytes(weights: dict[str, torch.Tensor], config: dict, dtype: str) ->
         raise PublishError(f"checkpoint weights do not fit TransformerNet(width={net.width}): {one_line(e, 160)}") from None
     state = {k: v.detach().to("cpu", DTYPES[dtype]).contiguous() for k, v in net.state_dict().items()}
     params = sum(v.numel() for v in state.values())
-    return save(state, metadata={"format": "pt", "style_zoo": json.dumps(net.config())}), params
+    data = save(state, metadata={"format": "pt", "style_zoo": json.dumps(net.config(), sort_keys=True)})
+    return canonical_safetensors(data), params  # same weights, same bytes: the zoo's files are content-addressed
 
 
 def sample_jpeg(data: bytes, config: dict, photo: Path) -> bytes:
