@@ -6,6 +6,7 @@ them, and CLI flags override the preset. The resolved config is written to ``<ru
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -123,6 +124,30 @@ def configs_dir() -> Path:
     return shipped if shipped.is_dir() else here.parent / "configs"
 
 
+_TYPES = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,), "dict": (dict,), "list": (list,), "None": (type(None),)}
+
+
+def check_types(data: object, source: str) -> dict:
+    """A mapping read from a file (a preset, a run's config.yaml) -> the same mapping, each known
+    setting of TrainConfig's type; anything else -> one ConfigError line naming the setting."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: not a mapping of settings (got {type(data).__name__})")
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in data:
+            continue
+        v, kinds = data[f.name], [k.strip() for k in str(f.type).split("|")]
+        ok = any(isinstance(v, _TYPES[k]) and not (isinstance(v, bool) and k in ("int", "float")) for k in kinds)
+        if ok and isinstance(v, float) and not math.isfinite(v):
+            ok = False
+        if ok and isinstance(v, list):  # one style weight per style
+            ok = all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w) for w in v)
+        if ok and isinstance(v, dict):  # {vgg layer: weight}
+            ok = all(isinstance(k, str) and isinstance(w, (int, float)) and not isinstance(w, bool) for k, w in v.items())
+        if not ok:
+            raise ConfigError(f"{source}: {f.name} must be {' or '.join(kinds)}, got {v!r:.60}")
+    return data
+
+
 def presets() -> list[str]:
     return sorted(p.stem for p in (configs_dir() / "train").glob("*.yaml"))
 
@@ -131,7 +156,7 @@ def load_preset(name: str) -> dict:
     """The overrides a preset yaml makes to TrainConfig's defaults."""
     if name not in presets():
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(presets())}")
-    data = yaml.safe_load((configs_dir() / "train" / f"{name}.yaml").read_text()) or {}
+    data = check_types(yaml.safe_load((configs_dir() / "train" / f"{name}.yaml").read_text()) or {}, f"preset {name}")
     unknown = set(data) - TrainConfig.fields()
     if unknown:
         raise ConfigError(f"preset {name!r} has unknown setting(s): {', '.join(sorted(unknown))}")
@@ -150,9 +175,19 @@ def load_run_config(run_dir: str | Path) -> TrainConfig:
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         raise ConfigError(f"{run_dir}: not a training run directory (no config.yaml)")
-    data = yaml.safe_load(path.read_text()) or {}
-    data.pop("resolved", None)
-    return TrainConfig().update(**{k: v for k, v in data.items() if k in TrainConfig.fields()})
+    try:
+        data = yaml.safe_load(path.read_text(errors="replace"))
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        raise ConfigError(f"{path}: not valid YAML{f' (line {where.line + 1})' if where else ''}; "
+                          "fix it or start a new run") from None
+    data = check_types({} if data is None else data, str(path))
+    try:
+        cfg = TrainConfig().update(**{k: v for k, v in data.items() if k in TrainConfig.fields()})
+        cfg.check()
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    return cfg
 
 
 def parse_floats(text: str | None, option: str) -> list[float] | None:

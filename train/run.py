@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from lit_modules.errors import ConfigError
 
 from .config import TrainConfig, build_config, load_run_config, parse_floats, resolve_weights
@@ -20,21 +22,44 @@ from .warmstart import WarmSource, init_state
 StyleInputs = Callable[[TrainConfig], tuple]
 
 
+def calibrate(cfg: TrainConfig, painting, references) -> dict:
+    """train.calibrate on the run's own loss and its held-out preview photos."""
+    from lit_modules.losses import PerceptualLoss
+
+    from .calibrate import calibrated_style_weight
+    from .data import ContentDataModule
+
+    photos = ContentDataModule(cfg.data, image_size=cfg.image_size, preview_count=cfg.preview_count,
+                               streaming=cfg.streaming).preview_batch()
+    if photos is None:  # a folder too small to hold photos out: its first ones
+        data = ContentDataModule(cfg.data, image_size=cfg.image_size, preview_count=0)
+        data.setup()
+        photos = torch.stack([data.train_set[i][0] for i in range(min(4, len(data.train_set)))])
+    loss = PerceptualLoss(content=cfg.content_layers, style=cfg.style_layers, backbone=cfg.backbone, pooling=cfg.pooling)
+    return calibrated_style_weight(loss, photos, painting, references)
+
+
 def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = None, resume: str | Path | None = None,
               progress: bool = True, before_fit: Callable[[], None] | None = None,
-              from_model: Callable[[str], WarmSource] | None = None) -> dict:
+              from_model: Callable[[str], WarmSource] | None = None, notice: Callable[[str], None] = print) -> dict:
     """Train a new run (preset + overrides) or continue ``resume`` (its config.yaml + overrides).
 
     ``before_fit`` runs once data, style and config are checked, before Lightning is imported
     (slow): bad arguments fail in about a second, and the CLI quiets Lightning's logging there.
     """
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    restart = False
     if isinstance(overrides.get("style_weight"), str):  # the CLI's '5' or '5,4,2' (one per style)
         sw = parse_floats(overrides["style_weight"], "--style-weight")
         overrides["style_weight"] = sw[0] if len(sw) == 1 else sw
     if resume is not None:
         run_dir = Path(resume).expanduser()
         cfg = load_run_config(run_dir)
+        from .runs import latest_checkpoint  # torch: only for --resume
+
+        if latest_checkpoint(run_dir) is None:  # stopped before its first checkpoint: start it again, same id
+            notice(f"{run_dir} has no checkpoint yet; starting it again from step 0")
+            restart = True
         changed = {k for k in ("style", "style_image") if k in overrides and overrides[k] != getattr(cfg, k)}
         if changed:
             raise ConfigError(f"--resume continues {run_dir} with its own style; do not pass --{'/--'.join(sorted(changed)).replace('_', '-')}")
@@ -54,12 +79,21 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
 
     check_source(cfg.data)  # the user's own --data first: its error is the likeliest
     meta, image, recommended = style_inputs(cfg)
+    recommended = dict(recommended or {})
+    references = recommended.pop("calibrate", None)
+    if cfg.style_weight is None and references:  # a painting nobody tuned: the named styles' balance
+        found = calibrate(cfg, image, references)
+        recommended = {**recommended, "style_weight": found["style_weight"]}
+        meta = {**meta, "calibration": found}  # kept in config.yaml and the card
+        notice(f"style weight {found['style_weight']:g} for this painting (calibrated: K {found['k']:g} / S0 {found['s0']:g}; "
+               "--style-weight sets it)")
     cfg = resolve_weights(cfg, recommended)
     names = [m["name"] for m in meta] if isinstance(meta, list) else [meta["name"]]
     if isinstance(cfg.style_weight, list) and len(cfg.style_weight) != len(names):
         raise ConfigError(f"{len(cfg.style_weight)} style weights for {len(names)} style(s) ({', '.join(names)}): give one, or one per style")
     init = None
-    if cfg.init and resume is None:
+    resuming = resume is not None and not restart
+    if cfg.init and not resuming:
         state, arch, record = init_state(cfg.init, names, from_model)
         clash = [k for k, v in arch.items() if k in overrides and float(overrides[k]) != v]
         if clash:
@@ -70,4 +104,4 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
         before_fit()
     from .trainer import fit  # lightning import: only once arguments are valid
 
-    return fit(cfg, meta, image, resume=resume is not None, progress=progress, init=init)
+    return fit(cfg, meta, image, resume=resuming, progress=progress, init=init)

@@ -26,6 +26,20 @@ class RunError(StyleZooError):
     """A run directory or checkpoint cannot be read."""
 
 
+def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The newest of a run's ``last*.ckpt`` (Lightning names one ``last-v1.ckpt`` when ``last.ckpt``
+    exists), else its newest ``*.ckpt``; None when the run has none yet."""
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return None
+    by_time = lambda q: (q.stat().st_mtime_ns, q.name)  # noqa: E731
+    for pattern in ("last*.ckpt", "*.ckpt"):
+        found = sorted((q for q in folder.glob(pattern) if q.is_file()), key=by_time)
+        if found:
+            return found[-1]
+    return None
+
+
 def find_checkpoint(source: str | os.PathLike) -> tuple[Path, Path | None]:
     """RUN_DIR or CHECKPOINT -> (checkpoint file, run dir or None)."""
     p = Path(source)
@@ -33,12 +47,8 @@ def find_checkpoint(source: str | os.PathLike) -> tuple[Path, Path | None]:
         run = p.parent.parent if p.parent.name == "checkpoints" else None
         return p, run
     if p.is_dir():
-        last = p / "checkpoints" / "last.ckpt"
-        if last.is_file():
-            return last, p
-        ckpts = sorted((p / "checkpoints").glob("*.ckpt"), key=lambda q: q.stat().st_mtime) if (p / "checkpoints").is_dir() else []
-        if ckpts:
-            return ckpts[-1], p
+        if (ckpt := latest_checkpoint(p)) is not None:
+            return ckpt, p
         raise RunError(f"{p}: no checkpoints/last.ckpt (or any checkpoints/*.ckpt) in this run folder")
     raise RunError(f"{p}: no such run folder or checkpoint file")
 

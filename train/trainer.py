@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from datetime import datetime
@@ -27,7 +28,7 @@ from lit_modules.fast_style import FastStyle
 from lit_modules.hw import hardware_name, train_precision
 
 from .config import TrainConfig
-from .runs import run_init_record
+from .runs import latest_checkpoint, run_init_record
 from .data import ContentDataModule, check_source
 from .progress import StepRichBar, StepTQDMBar
 
@@ -152,7 +153,8 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> tup
     throughput = Throughput()
     callbacks: list[Callback] = [
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
-                        every_n_train_steps=cfg.checkpoint_every, save_top_k=-1, save_last=True),
+                        every_n_train_steps=cfg.checkpoint_every, save_top_k=-1, save_last=True,
+                        enable_version_counter=False),  # overwrite last.ckpt on --resume, never last-v1.ckpt
         LearningRateMonitor(logging_interval="step"),
         throughput,
         PreviewAtEnd(),
@@ -183,7 +185,8 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
     cfg = cfg.update(run_id=run_id)
     run_dir = Path(cfg.out).expanduser() / run_id
     last = run_dir / "checkpoints" / "last.ckpt"
-    if resume and not last.is_file():
+    start_from = latest_checkpoint(run_dir) if resume else None  # last.ckpt, or Lightning's last-v1.ckpt
+    if resume and start_from is None:
         raise ConfigError(f"{run_dir}: nothing to resume (no checkpoints/last.ckpt)")
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -206,7 +209,9 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
     hardware = hardware_name("cuda" if accelerator == "cuda" else "cpu")
     if trainer.is_global_zero:
         if not resume and (run_dir / "config.yaml").exists():
-            raise ConfigError(f"{run_dir} already exists; use --resume {run_dir} to continue it, or another --out/--run-id")
+            if latest_checkpoint(run_dir) is not None:
+                raise ConfigError(f"{run_dir} already exists; use --resume {run_dir} to continue it, or another --out/--run-id")
+            shutil.rmtree(run_dir / "tb", ignore_errors=True)  # a run stopped before its first checkpoint starts again
         run_dir.mkdir(parents=True, exist_ok=True)
         resolved = cfg.update(precision=precision).to_dict()
         resolved.update(style_info=style_meta, hardware=hardware, world_size=trainer.world_size,
@@ -218,7 +223,7 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
     previous = os.environ.get(ENV_RUN_ID)
     os.environ[ENV_RUN_ID] = run_id  # DDP ranks that Lightning launches as subprocesses inherit it
     try:
-        trainer.fit(model, datamodule=data, ckpt_path=str(last) if resume else None)
+        trainer.fit(model, datamodule=data, ckpt_path=str(start_from) if resume else None)
     finally:
         if previous is None:
             os.environ.pop(ENV_RUN_ID, None)

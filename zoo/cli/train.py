@@ -17,6 +17,8 @@ def train(
     style_size: Annotated[Optional[int], typer.Option(help="Style image long side for its Gram targets, px (default: the preset's).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Photos per step per device (default: the preset's).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Training steps (default: the preset's).")] = None,
+    checkpoint_every: Annotated[Optional[int], typer.Option(
+        help="Steps between checkpoints (default: the preset's); a run stopped before its first one starts again with --resume.")] = None,
     max_time: Annotated[Optional[str], typer.Option(help="Stop after DD:HH:MM:SS (checkpoint kept).")] = None,
     content_weight: Annotated[Optional[float], typer.Option(help="Content weight (default: the style's recommendation).")] = None,
     style_weight: Annotated[Optional[str], typer.Option(
@@ -58,12 +60,13 @@ def train(
     with errors_as_exit():
         summary = run_train(
             dict(style=style, style_image=None if style_image is None else str(style_image), data=data, image_size=image_size, style_size=style_size,
-                 photo_size=photo_size, init=init, batch_size=batch_size, max_steps=steps, max_time=max_time, content_weight=content_weight,
+                 photo_size=photo_size, init=init, batch_size=batch_size, max_steps=steps, checkpoint_every=checkpoint_every, max_time=max_time, content_weight=content_weight,
                  style_weight=style_weight, tv_weight=tv_weight, lr=lr, width=width, devices=devices, num_nodes=num_nodes,
                  strategy=strategy, accelerator=accelerator, precision=precision, channels_last=channels_last, compile=compile,
                  streaming=streaming, seed=seed, out=None if out is None else str(out), run_id=run_id),
             style_inputs=training_inputs, from_model=warm_source,
             preset=preset, resume=resume, progress=not quiet, before_fit=quiet_lightning,
+            notice=lambda m: typer.echo(m, err=True),
         )
     if summary.get("rank", 0) == 0:
         t = summary["final_loss"]
