@@ -8,6 +8,7 @@ Torch is imported inside the functions: the precision lists are read by the torc
 from __future__ import annotations
 
 import functools
+import os
 
 from .errors import ConfigError
 
@@ -43,6 +44,11 @@ def bf16_fast(device: torch.device | str) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     if device.type == "cpu":
+        # oneDNN held to an older ISA (ONEDNN_MAX_CPU_ISA=AVX2, as benchmarks do to stand in for an
+        # AVX2-only CPU) cannot use AMX / avx512_bf16 even where the CPU has them
+        isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+        if isa and not ("AMX" in isa or "AVX512" in isa or isa in ("ALL", "DEFAULT")):
+            return False
         return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
     return False
 

@@ -16,6 +16,7 @@ import dataclasses
 import difflib
 import hashlib
 import os
+import statistics
 import urllib.request
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -220,8 +221,28 @@ def _one_style(cfg: TrainConfig, name: str | None):
         path = Path(cfg.style_image).expanduser()
         meta = {"name": path.stem, "title": path.stem, "artist": "", "file": path.name,
                 "sha256": sha256_file(path) if path.is_file() else ""}
-        recs = {}
+        recs = untuned_weights(cfg.style_size)
     return meta, load_image(path, cfg.style_size), recs
+
+
+def untuned_weights(style_size: int) -> dict:
+    """Weights for a painting with no recommendation: the named styles' median content and TV
+    weights, and their paintings with their tuned style weights, from which ``train.calibrate``
+    derives this painting's style weight (a named style whose painting is missing is left out)."""
+    from zoo.media.images import load_image
+
+    tuned = {n: recommended(n, "fast") for n in names()}
+    refs = []
+    for n, w in tuned.items():
+        try:
+            path, _ = locate(get(n))
+        except StyleNotFound:
+            path = None
+        if path is not None and "style_weight" in w:
+            refs.append((load_image(path, style_size), float(w["style_weight"])))
+    out = {k: statistics.median(float(w[k]) for w in tuned.values() if k in w) for k in ("content_weight", "tv_weight")
+           if any(k in w for w in tuned.values())}
+    return {**out, "calibrate": refs} if refs else out
 
 
 def training_inputs(cfg: TrainConfig):

@@ -1,0 +1,37 @@
+"""A style weight for a painting nobody tuned: the named styles' hand-tuned balance, carried over.
+
+The style term's size depends on the painting: its Gram magnitudes, how far ordinary photos
+already are from them. So no fixed weight suits every painting (style weight 100 on an ochre
+portrait painted the photo away; the named styles' own weights are 2 to 10). What the named
+styles' weights share is the product ``weight x S0``, where S0 is the style loss of the
+*unstylised* photos against the painting: the weight puts the photo's starting distance from the
+painting at a similar scale for all of them. A new painting gets ``weight = K / S0``, K the median of
+that product over the named styles, each measured with the run's own loss (layers, crop and
+style sizes) on the same few photos, so the calibration holds under any preset.
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Sequence
+
+import torch
+
+from lit_modules.losses import PerceptualLoss
+
+
+@torch.no_grad()
+def photo_style_distance(loss: PerceptualLoss, photos: torch.Tensor, painting: torch.Tensor) -> float:
+    """S0: the style loss (unweighted) of ``photos`` (B, 3, H, W) against ``painting`` (1, 3, h, w)."""
+    loss.set_style([painting])
+    return float(loss.style_loss(loss.vgg(photos, layers=loss.style_layers)))
+
+
+@torch.no_grad()
+def calibrated_style_weight(loss: PerceptualLoss, photos: torch.Tensor, painting: torch.Tensor,
+                            references: Sequence[tuple[torch.Tensor, float]]) -> dict:
+    """{"style_weight": K / S0, "s0": S0, "k": K} for ``painting``; ``references`` are (painting,
+    tuned style weight) pairs of the named styles."""
+    products = [w * photo_style_distance(loss, photos, p) for p, w in references]
+    k = statistics.median(products)
+    s0 = photo_style_distance(loss, photos, painting)
+    return {"style_weight": round(k / max(s0, 1e-6), 4), "s0": round(s0, 4), "k": round(k, 4)}
