@@ -71,7 +71,9 @@ def trial(moment: float, steps: int) -> dict:
         done = subprocess.run([sys.executable, "-m", "zoo.cli", "train", *again], cwd=ROOT, capture_output=True, text=True)
         restarted = "no checkpoint yet" in done.stderr + done.stdout
         final = step_of(latest_checkpoint(run)) if run.is_dir() else None
-        ok = done.returncode == 0 and final == steps and (restarted == (at_kill is None))
+        resumed = again[0] == "--resume"
+        # a checkpoint at the kill must be continued from; without one, the run starts again
+        ok = done.returncode == 0 and final == steps and (restarted == (resumed and at_kill is None))
         how = ("restarted (no checkpoint)" if restarted else "fresh run (no folder)" if again[0] != "--resume"
                else f"resumed at step {at_kill}")
         return {"moment": moment, "at_kill": at_kill, "how": how, "rc": done.returncode, "final": final, "ok": ok,
