@@ -41,3 +41,15 @@ def test_train_on_a_painting_records_its_calibrated_weight(tmp_path):
     assert r.exit_code == 0, r.output
     cfg = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())
     assert cfg["style_weight"] == 3.0 and "calibration" not in cfg["style_info"] and "calibrated" not in r.output
+
+
+def test_init_nearest_starts_from_the_zoo_model_with_the_nearest_painting(tmp_path):
+    r = CliRunner().invoke(app, ["train", "--style-image", str(STYLES / "wave.jpg"), "--data", VAL, "--init", "nearest",
+                                 "--image-size", "48", "--style-size", "64", "--steps", "1", "--precision", "fp32",
+                                 "--quiet", "--out", str(tmp_path), "--run-id", "n"])
+    assert r.exit_code == 0, r.output
+    assert "warm start from wave@" in r.output  # the painting itself is the built-in wave's
+    cfg = yaml.safe_load((tmp_path / "n" / "config.yaml").read_text())
+    assert cfg["init"].startswith("wave@") and cfg["init_record"]["from"].startswith("wave@")
+    r = CliRunner().invoke(app, ["train", "--style", "wave", "--data", VAL, "--init", "nearest"])
+    assert r.exit_code == 2 and "--init nearest needs --style-image" in r.output

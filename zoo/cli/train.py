@@ -28,7 +28,8 @@ def train(
     width: Annotated[Optional[float], typer.Option(help="Network width multiplier (default: the preset's).")] = None,
     init: Annotated[Optional[str], typer.Option(
         help="Start from a trained network, not random weights: a zoo model NAME[@N] (its family's styles fill "
-             "the styles of the same name) or a run checkpoint.")] = None,
+             "the styles of the same name), a run checkpoint, or 'nearest' (with --style-image: the zoo model whose "
+             "painting is nearest yours).")] = None,
     photo_size: Annotated[Optional[int], typer.Option(
         help="Resize photos' short side to this before the random crop, px (default: the crop size, the whole "
              "photo; larger trains on parts of photos, which did worse for the built-ins: see docs/models.md).")] = None,
@@ -58,6 +59,15 @@ def train(
     if resume is None and (style is None) == (style_image is None):
         fail("give exactly one of --style NAME or --style-image PATH (or --resume RUN_DIR)", 2)
     with errors_as_exit():
+        if init == "nearest":
+            if style_image is None:
+                fail("--init nearest needs --style-image (the painting to find the nearest zoo model for)", 2)
+            from zoo.evaluation.nearest import nearest_model
+            from zoo.media.images import load_image
+
+            load_image(style_image)  # the user's file first: one line if it is not an image
+            init, d = nearest_model(style_image)
+            typer.echo(f"warm start from {init} (its painting's style distance to yours: {d:.3f})", err=True)
         summary = run_train(
             dict(style=style, style_image=None if style_image is None else str(style_image), data=data, image_size=image_size, style_size=style_size,
                  photo_size=photo_size, init=init, batch_size=batch_size, max_steps=steps, checkpoint_every=checkpoint_every, max_time=max_time, content_weight=content_weight,
