@@ -20,10 +20,11 @@ from lit_modules.losses import PerceptualLoss
 
 
 @torch.no_grad()
-def photo_style_distance(loss: PerceptualLoss, photos: torch.Tensor, painting: torch.Tensor) -> float:
-    """S0: the style loss (unweighted) of ``photos`` (B, 3, H, W) against ``painting`` (1, 3, h, w)."""
+def photo_style_distance(loss: PerceptualLoss, feats: dict, painting: torch.Tensor) -> float:
+    """S0: the style loss (unweighted) of photos, given as their VGG features ``feats``, against
+    ``painting`` (1, 3, h, w)."""
     loss.set_style([painting])
-    return float(loss.style_loss(loss.vgg(photos, layers=loss.style_layers)))
+    return float(loss.style_loss(feats))
 
 
 @torch.no_grad()
@@ -31,7 +32,8 @@ def calibrated_style_weight(loss: PerceptualLoss, photos: torch.Tensor, painting
                             references: Sequence[tuple[torch.Tensor, float]]) -> dict:
     """{"style_weight": K / S0, "s0": S0, "k": K} for ``painting``; ``references`` are (painting,
     tuned style weight) pairs of the named styles."""
-    products = [w * photo_style_distance(loss, photos, p) for p, w in references]
+    feats = loss.vgg(photos, layers=loss.style_layers)  # once: the photos are the same for every painting
+    products = [w * photo_style_distance(loss, feats, p) for p, w in references]
     k = statistics.median(products)
-    s0 = photo_style_distance(loss, photos, painting)
+    s0 = photo_style_distance(loss, feats, painting)
     return {"style_weight": round(k / max(s0, 1e-6), 4), "s0": round(s0, 4), "k": round(k, 4)}
