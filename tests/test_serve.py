@@ -85,6 +85,7 @@ def test_apply_stylises_and_models_load_once(client):
     ("blend", 400, "cannot blend"),
     ("strength", 422, "strength"),
     ("size", 422, "size"),
+    ("scale", 422, "scale must be auto or a number"),
     ("pixels", 413, "too large"),
 ])
 def test_bad_requests_get_a_clear_4xx(client, monkeypatch, case, status, words):
@@ -105,6 +106,8 @@ def test_bad_requests_get_a_clear_4xx(client, monkeypatch, case, status, words):
         r = post(client, photo, strength=1.5)
     elif case == "size":
         r = post(client, photo, size=100000)
+    elif case == "scale":
+        r = post(client, photo, scale="big")
     else:
         monkeypatch.setattr(serve_app, "MAX_PIXELS", 5000)  # a 96x72 photo is over it
         r = post(client, photo)

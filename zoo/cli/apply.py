@@ -6,7 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from zoo.media.temporal import Temporal  # torch-free; the video defaults' one source
+from zoo import EVAL_SIZE
+from zoo.inference.scale import DEFAULT_SCALE  # torch-free, as is Temporal
+from zoo.media.temporal import Temporal  # the video defaults' one source
 
 from .common import FAST_EXIT, ZooOpt, errors_as_exit
 
@@ -21,6 +23,7 @@ def apply(
     size: Annotated[Optional[int], typer.Option(help="Resize the photo's long side to this first; else keep its size (videos keep theirs).")] = None,
     strength: Annotated[float, typer.Option(min=0.0, max=1.0, help="Blend with the photo: 0 = photo, 1 = fully stylised.")] = 1.0,
     preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the photo's colours (transfer luminance only).")] = False,
+    scale: Annotated[str, typer.Option(help=f"Stroke size: auto (a photo of any size looks like its {EVAL_SIZE} px preview, only sharper), 1 (strokes in pixels, as trained: smaller on bigger photos) or a number (2 = twice as large as 1).")] = DEFAULT_SCALE,
     tile: Annotated[str, typer.Option(help="auto (from available memory) or a tile size in px.")] = "auto",
     shared_stats: Annotated[bool, typer.Option("--shared-stats/--no-shared-stats", help="Videos: normalise every frame with a running average of the frames' statistics (less flicker).")] = _T.shared_stats,
     blend: Annotated[float, typer.Option(min=0.0, max=0.95, help="Videos: weight of the previous output, warped by optical flow, in each frame; 0 = off (flickers more).")] = _T.blend,
@@ -30,8 +33,9 @@ def apply(
     zoo: ZooOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Stylise photos and videos with a zoo model (sha256-verified safetensors; tiles for big photos;
-    videos frame by frame with shared statistics and flow-guided blending, audio copied)."""
+    """Stylise photos and videos with a zoo model (sha256-verified safetensors; strokes sized to the
+    photo, tiles for big photos; videos frame by frame with shared statistics and flow-guided
+    blending, audio copied)."""
     import time
 
     from lit_modules.hw import resolve_device
@@ -57,7 +61,7 @@ def apply(
         try:
             r = apply_media(ref, inputs, output=output, out_dir=out_dir, zoo=zoo, temporal=Temporal(shared_stats=shared_stats, blend=blend),
                             on_progress=None if quiet else progress, size=size, strength=strength, preserve_color=preserve_color,
-                            tile=tile, device=resolve_device(device), precision=precision, overwrite_input=overwrite_input)
+                            scale=scale, tile=tile, device=resolve_device(device), precision=precision, overwrite_input=overwrite_input)
         finally:
             if bar is not None:
                 bar.stop()

@@ -20,6 +20,7 @@ from zoo.media.temporal import Temporal
 from zoo.media.video import ENCODERS, VIDEO_EXTENSIONS, VideoError, VideoReport, apply_video, is_video, video_outputs
 
 from .frames import FrameStylizer
+from .scale import DEFAULT_SCALE, check_scale
 from .stylizer import MIN_SIDE, Stylizer, check_tile
 
 Progress = Callable[[str, int, int], None]  # (label, done, total; total 0 = unknown)
@@ -132,10 +133,10 @@ def apply_photos(stylizer: Stylizer, files: list[Path], outs: list[Path], size: 
 
 def apply_media(ref: str, inputs: list[str], output: Path | None = None, out_dir: Path | None = None, zoo: str | None = None,
                 temporal: Temporal = Temporal(), on_progress: Progress | None = None, size: int | None = None,
-                strength: float = 1.0, preserve_color: bool = False, tile: str = "auto", device: str = "cpu",
-                precision: str = "auto", overwrite_input: bool = False) -> ApplyReport:
+                strength: float = 1.0, preserve_color: bool = False, scale: str | float = DEFAULT_SCALE, tile: str = "auto",
+                device: str = "cpu", precision: str = "auto", overwrite_input: bool = False) -> ApplyReport:
     """``zoo apply``: photos through the Stylizer, videos frame by frame; ``size`` applies to photos
-    only (a video keeps its frame size)."""
+    only (a video keeps its frame size); ``scale``: stroke size (``zoo.inference.scale``)."""
     t0 = time.perf_counter()
     size = size_arg(size)
     files = expand_inputs(inputs, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
@@ -145,8 +146,9 @@ def apply_media(ref: str, inputs: list[str], output: Path | None = None, out_dir
         raise ImageError(f"-o names one file but {len(files)} inputs were given; use --out-dir DIR")
     if videos and output is not None and not is_video(output):
         raise VideoError(f"{output}: a video's output needs a video extension ({', '.join(ENCODERS)})")
-    check_tile(tile)  # before the model is loaded
-    stylizer = Stylizer.load(ref, zoo, device, precision, tile=tile, strength=strength, preserve_color=preserve_color)
+    check_tile(tile), check_scale(scale)  # before the model is loaded
+    stylizer = Stylizer.load(ref, zoo, device, precision, tile=tile, strength=strength, preserve_color=preserve_color,
+                             scale=scale)
     vouts = video_outputs(videos, output, out_dir, stylizer.name, overwrite_input)
     pouts = plan_outputs(photos, output, out_dir, stylizer.name, overwrite_input) if photos else []
     check_distinct(videos, vouts)

@@ -22,7 +22,9 @@ class FrameStylizer:
         x = torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float().div_(255)  # (1, 3, H, W)
         stats = None
         if self.stats is not None:
-            stats = self.stats.update(self.stylizer.record_stats(x, self.temporal.stats_size))
+            # the statistics of the pass at the working size (the stroke scale's; the frame's at scale 1)
+            side = min(self.temporal.stats_size, self.stylizer.work_side(*x.shape[-2:]))
+            stats = self.stats.update(self.stylizer.record_stats(x, side))
         y = self.stylizer.tensor(x, stats=stats)
         return y[0].permute(1, 2, 0).numpy()  # (H, W, 3) float32
 

@@ -26,6 +26,7 @@ from zoo.registry.store import Entry, network_from_bytes
 
 from .forward import strip_forward
 from .loader import Blend, load
+from .scale import check_scale, stylize_scaled, working_side
 
 CONTEXT = 48  # px of real context around each tile (the network's effective receptive radius)
 OVERLAP = 32  # px over which neighbouring tiles are cross-faded
@@ -113,15 +114,19 @@ class Stylizer:
     """``stylizer(photo)``: a PIL image or a (1, 3, H, W) RGB [0, 1] tensor in, the same kind out.
 
     Options fixed at construction: ``tile`` (auto from available memory, None for untiled, or px),
-    ``strength`` (0 = the photo, 1 = fully stylised) and ``preserve_color`` (luminance only).
+    ``strength`` (0 = the photo, 1 = fully stylised), ``preserve_color`` (luminance only) and
+    ``scale`` (stroke size: 1 = as trained, in pixels; ``auto`` = as in the photo's 512 px
+    preview, at any size; ``zoo.inference.scale``).
     """
 
     def __init__(self, net: TransformerNet, source: Entry | Blend | None = None, dtype: torch.dtype = torch.float32,
-                 tile: str | int | None = "auto", strength: float = 1.0, preserve_color: bool = False) -> None:
+                 tile: str | int | None = "auto", strength: float = 1.0, preserve_color: bool = False,
+                 scale: str | float = 1.0) -> None:
         if not 0.0 <= strength <= 1.0:
             raise ConfigError(f"strength must be in [0, 1], got {strength}")
         self.net, self.source, self.dtype = net, source, dtype
         self.tile, self.strength, self.preserve_color = check_tile(tile), strength, preserve_color
+        self.scale = check_scale(scale)
 
     @classmethod
     def load(cls, ref: str, zoo: str | None = None, device: str = "cpu", precision: str = "auto", **options) -> "Stylizer":
@@ -135,8 +140,8 @@ class Stylizer:
         return cls(network_from_bytes(data, config), **options)
 
     def with_options(self, **options) -> "Stylizer":
-        """The same loaded network with other options (tile, strength, preserve_color)."""
-        current = {"tile": self.tile, "strength": self.strength, "preserve_color": self.preserve_color}
+        """The same loaded network with other options (tile, strength, preserve_color, scale)."""
+        current = {"tile": self.tile, "strength": self.strength, "preserve_color": self.preserve_color, "scale": self.scale}
         return Stylizer(self.net, self.source, self.dtype, **{**current, **options})
 
     @property
@@ -187,7 +192,31 @@ class Stylizer:
         ``stats``: instance-norm statistics to use (``record_stats``; video shares them across
         frames); else the image's own, recorded on a ``stats_size`` pass when tiled (default: as
         large as the memory budget allows). ``tile``: this call's tiling, else the Stylizer's.
+        At a stroke scale other than 1, ``stats`` are those of the working-size pass (``work_side``).
         """
+        _, _, H, W = x.shape
+        check_side(H, W)
+        if self.work_side(H, W) != max(H, W):
+            def run(img: Image.Image, working: bool) -> Image.Image:
+                y = self._tensor(pil_to_tensor(img), stats if working else None, tile, stats_size)
+                return to_pil_inplace(y)
+
+            return pil_to_tensor(stylize_scaled(run, self._to_pil(x), self.scale))
+        return self._tensor(x, stats, tile, stats_size)
+
+    def work_side(self, h: int, w: int) -> int:
+        """Long side at which the network runs for a (h, w) photo at this Stylizer's stroke scale."""
+        return working_side(max(h, w), self.scale)
+
+    @staticmethod
+    def _to_pil(x: torch.Tensor) -> Image.Image:
+        """(1, 3, H, W) float [0, 1] or uint8 -> RGB PIL."""
+        if x.dtype != torch.uint8:
+            x = x.float().clamp(0, 1).mul(255).add_(0.5).to(torch.uint8)
+        return Image.fromarray(x[0].permute(1, 2, 0).contiguous().cpu().numpy(), "RGB")
+
+    def _tensor(self, x: torch.Tensor, stats: list | None, tile: str | int | None, stats_size: int | None) -> torch.Tensor:
+        """``tensor`` at stroke scale 1."""
         _, _, H, W = x.shape
         check_side(H, W)
         t = self.tile_for(H, W, tile)
@@ -238,16 +267,30 @@ class Stylizer:
         """An RGB PIL image in, its stylised image out; a tiled photo stays uint8 until each tile
         (a 27 MP photo never exists as a float tensor)."""
         W, H = img.size
+        check_side(H, W)
+        if self.work_side(H, W) != max(H, W):
+            return stylize_scaled(lambda im, working: self._image(im), img, self.scale)
+        return self._image(img)
+
+    def _image(self, img: Image.Image) -> Image.Image:
+        """``image`` at stroke scale 1."""
+        W, H = img.size
         if self.tiled(H, W):
             with warnings.catch_warnings():  # read-only view of Pillow's buffer: never written to
                 warnings.simplefilter("ignore", UserWarning)
                 x = torch.from_numpy(np.asarray(img)).permute(2, 0, 1).unsqueeze(0)  # uint8, no copy
         else:
             x = pil_to_tensor(img)
-        return to_pil_inplace(self.tensor(x))
+        return to_pil_inplace(self._tensor(x, None, "default", None))
 
     def tiled(self, h: int, w: int) -> bool:
-        """Whether a (h, w) photo is cut into tiles."""
+        """Whether a (h, w) photo is cut into tiles (at the largest size the network runs at)."""
+        side = self.work_side(h, w)
+        if side != max(h, w):
+            from .scale import texture_side
+
+            side = max(side, texture_side(max(h, w), side) or 0)
+            h, w = round(h * side / max(h, w)), round(w * side / max(h, w))
         t = self.tile_for(h, w)
         return t is not None and max(h, w) > t + 2 * CONTEXT
 

@@ -68,6 +68,8 @@ def front_matter(name: str, info: dict) -> dict:
         "loss_weights": {"content": cfg.get("content_weight"), "style": cfg.get("style_weight"), "tv": cfg.get("tv_weight")},
         "image_size": cfg.get("image_size"),
         "style_size": cfg.get("style_size"),
+        # the stroke size the network paints, in px (zoo apply --scale auto keeps the look at any photo size)
+        "stroke_scale": {"trained_crop": cfg.get("image_size"), "style_size": cfg.get("style_size")},
         "batch_size": cfg.get("batch_size"),
         "lr": cfg.get("lr"),
         "steps": train.get("steps", cfg.get("max_steps")),
@@ -135,6 +137,13 @@ def render(name: str, info: dict, sample_file: str | None = None) -> str:
                                      f"{ws['wall_seconds'] / 60:.0f} min" if ws.get("wall_seconds") else "") if x)
         lines += [f"- Warm start: from {ws.get('from')}" + (f" ({cost} of training before this run)" if cost else "")]
     lines += [
+        "",
+        "## Stroke scale",
+        "",
+        f"Trained on {fm['image_size']} px crops with the painting at {fm['style_size']} px: the strokes look as intended "
+        f"on photos of the size the metrics below are measured at. "
+        f"`zoo apply --scale auto` keeps that look at any photo size; `--scale 1` paints the strokes at their "
+        f"trained size in pixels (smaller and busier on a bigger photo).",
         "",
         "## Metrics",
         "",

@@ -3,7 +3,7 @@
     GET  /                          the page (zoo/serve/static/index.html, read once at start)
     GET  /api/models                every model (latest version; user zoo over the built-in layer)
     GET  /api/models/{ref}/sample   a model's sample picture (JPEG)
-    POST /api/apply                 multipart photo + model, strength, preserve_color, size -> JPEG/PNG
+    POST /api/apply                 multipart photo + model, strength, preserve_color, size, scale -> JPEG/PNG
     GET  /api/styles                named paintings for the optional Gatys run
     POST /api/gatys                 multipart photo + style, size, steps -> {"job": id}
     GET  /api/gatys/{job}/events    server-sent events: start, stage i/n, step k/n, tick, done | error
@@ -32,8 +32,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from PIL import Image
 
-from lit_modules.errors import StyleZooError, one_line
+from lit_modules.errors import ConfigError, StyleZooError, one_line
+from zoo import EVAL_SIZE
 from zoo.inference.loader import resolve_parts
+from zoo.inference.scale import DEFAULT_SCALE, MAX_SCALE, MIN_SCALE, check_scale
 from zoo.inference.stylizer import Stylizer, check_side
 from zoo.media.images import declared_pixels, decode_image, encode_image, pil_to_tensor, to_pil_inplace
 from zoo.registry.refs import is_blend, parse_ref
@@ -211,7 +213,14 @@ def create_app(zoo: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
         preserve_color: bool = Form(False, description="Keep the photo's colours (transfer luminance only)."),
         size: int = Form(DEFAULT_SIDE, ge=64, le=MAX_SIDE, description="Long side of the result, px (never upscaled)."),
         format: str = Form("jpeg", pattern="^(jpeg|png)$", description="jpeg or png."),
+        scale: str = Form(DEFAULT_SCALE, max_length=16, description=f"Stroke size: auto (as in the photo's {EVAL_SIZE} px preview, "
+                                                                    f"at any size), 1 (as trained, in pixels) or a number from "
+                                                                    f"{MIN_SCALE:g} to {MAX_SCALE:g}.", examples=["auto", "1", "2.5"]),
     ) -> Response:
+        try:
+            scale = check_scale(scale)
+        except ConfigError as e:
+            raise HTTPException(422, one_line(e)) from None
         if image.size is not None and image.size > max_upload_bytes:
             raise HTTPException(413, f"upload too large (limit {max_upload_bytes / 1e6:.0f} MB)")
         if image.size == 0:
@@ -219,7 +228,7 @@ def create_app(zoo: str | None = None, max_upload_bytes: int = MAX_UPLOAD_BYTES,
         with gate.admit():  # Busy -> 503 + Retry-After, before anything is decoded
             try:
                 stylizer = await run_in_threadpool(cache.get, model)  # unknown model: 404 before the photo is read
-                stylizer = stylizer.with_options(strength=strength, preserve_color=preserve_color)
+                stylizer = stylizer.with_options(strength=strength, preserve_color=preserve_color, scale=scale)
                 out, info = await stylize_upload(gate, stylizer, image.file, size, format)
             except StyleZooError as e:
                 raise HTTPException(status_of(e), one_line(e)) from None
