@@ -87,6 +87,7 @@ def main() -> None:
     ap.add_argument("--width", type=float, default=1.0, help="width of the random-init network")
     ap.add_argument("--skip-big", action="store_true", help="skip the 27 MP photo")
     ap.add_argument("--only", help="only photos whose file name contains this")
+    ap.add_argument("--scale", default="1", help="zoo apply --scale [default: 1, the network at full size; auto: see bench/scale.py]")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -105,7 +106,7 @@ def main() -> None:
             zoo_args = ["--zoo", str(tmp / "zoo")]
         import torch
 
-        print(f"# zoo apply {ref} (width {a.width if not a.model else 'model'}), {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        print(f"# zoo apply {ref} --scale {a.scale} (width {a.width if not a.model else 'model'}), {os.cpu_count()} CPUs, torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads")
         print(f"{'photo':>28} {'MP':>6} {'wall s':>7} {'peak RSS MB':>11} {'ms/MP':>7}  apply's own line")
         for p in inputs:
@@ -113,7 +114,7 @@ def main() -> None:
 
             Image.MAX_IMAGE_PIXELS = None
             w, h = Image.open(p).size
-            wall, rss, line = run_apply([ref, str(p), "-o", str(tmp / f"out_{p.stem}.jpg"), "-q", *zoo_args])
+            wall, rss, line = run_apply([ref, str(p), "-o", str(tmp / f"out_{p.stem}.jpg"), "-q", "--scale", a.scale, *zoo_args])
             mp = w * h / 1e6
             print(f"{p.name:>28} {mp:6.2f} {wall:7.2f} {rss:11.0f} {wall * 1e3 / mp:7.0f}  {line}", flush=True)
         if not a.model:

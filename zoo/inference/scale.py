@@ -9,10 +9,10 @@ Below full size the result is brought back in three frequency bands, each at its
 
 - **base**: the working result, upsampled (Lanczos) after one back-projection step, so that the
   output shrunk to the working size gives the working result back (the preview's look);
-- **texture**: what a second pass of the network at an intermediate size (long side
+- **texture**: half of what a second pass of the network at an intermediate size (long side
   ``max(L/2, min(L, 2w))``) adds above the working resolution: brush texture where the base is
-  soft. Skipped when that pass is under 1.5x the working size (little to add);
-- **edges**: the photo's own luminance detail above the working resolution.
+  soft (``TEXTURE``). Skipped when that pass is under 1.5x the working size (little to add);
+- **edges**: the photo's own luminance detail above 1.5x the working resolution (``EDGE_SPLIT``).
 
 Measured on the 17.9 MP demo photo (bench/scale.py): the texture band keeps the output crisp at
 100 % (the photo detail alone looks like an upscaled preview), the photo band keeps its edges.
@@ -31,6 +31,15 @@ from zoo import EVAL_SIZE as PREVIEW
 DEFAULT_SCALE = "auto"  # zoo apply, zoo serve: a photo of any size looks like its preview
 MIN_SCALE, MAX_SCALE = 0.25, 64.0
 ROWS = 256  # output rows per strip of the full-size composition
+# Weight of the texture band. At 1 the network's fine texture drowns the photo's edges (gradient
+# correlation with the photo 0.10 on the 17.9 MP demo photo, starry; 0.115 at --scale 1); at 0.5
+# the edges come back (0.24) and the texture still reads as paint at 100 %; style d of the shrunk
+# result 1.04x the preview's (1.09x at 1).
+TEXTURE = 0.5
+# The photo's edges are its detail above 1.5x the working size, not above the working size itself:
+# Lanczos leaks the band just above the split into the shrunk result, and on a flat style (udnie,
+# tubingen upscaled to 12 MP) that moved its style d 1.23x from the preview's (1.02x with 1.5x).
+EDGE_SPLIT = 1.5
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 LANCZOS = Image.Resampling.LANCZOS
 
@@ -85,7 +94,8 @@ def stylize_scaled(run: Run, img: Image.Image, scale: str | float) -> Image.Imag
         ym = run(mid, False)
         tex = _f32(ym) - _f32(ym.resize(small.size, LANCZOS).resize(mid.size, LANCZOS))  # (hm, wm, 3) high band
         del mid, ym
-    return _compose(img, base, tex, _f32(small) @ LUMA)
+    split = _resize_long(img, min(L, round(EDGE_SPLIT * work)))
+    return _compose(img, base, tex, _f32(split) @ LUMA)
 
 
 def _resize_long(img: Image.Image, side: int) -> Image.Image:
@@ -111,16 +121,17 @@ def _resize_rows(a: np.ndarray, size: tuple[int, int], r0: int, r1: int) -> np.n
     return out[0] if a.ndim == 2 else np.stack(out, axis=-1)
 
 
-def _compose(img: Image.Image, base: np.ndarray, tex: np.ndarray | None, luma_small: np.ndarray) -> Image.Image:
-    """Full-size output = up(base) + up(tex) + (photo luma - up(small photo luma)), ``ROWS`` rows at a time."""
+def _compose(img: Image.Image, base: np.ndarray, tex: np.ndarray | None, luma_split: np.ndarray) -> Image.Image:
+    """Full-size output = up(base) + TEXTURE * up(tex) + (photo luma - up(its luma at the split size)),
+    ``ROWS`` rows at a time."""
     W, H = img.size
     out = np.empty((H, W, 3), dtype=np.uint8)
     for r0 in range(0, H, ROWS):
         r1 = min(H, r0 + ROWS)
         y = _resize_rows(base, (W, H), r0, r1)  # (n, W, 3)
         if tex is not None:
-            y += _resize_rows(tex, (W, H), r0, r1)
-        edges = _f32(img.crop((0, r0, W, r1))) @ LUMA - _resize_rows(luma_small, (W, H), r0, r1)  # (n, W)
+            y += TEXTURE * _resize_rows(tex, (W, H), r0, r1)
+        edges = _f32(img.crop((0, r0, W, r1))) @ LUMA - _resize_rows(luma_split, (W, H), r0, r1)  # (n, W)
         y += edges[..., None]
         np.clip(y, 0.0, 1.0, out=y)
         out[r0:r1] = (y * 255.0 + 0.5).astype(np.uint8)
