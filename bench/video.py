@@ -1,17 +1,20 @@
 """Benchmark video stylisation: flicker (warping error) and style distance per lever, and frames/s.
 Never run by the test suite.
 
-    .venv/bin/python bench/video.py table                       # built-in models on fox.mp4 at 256 px
-    .venv/bin/python bench/video.py table --models starry --frames 0 --size 640
-    .venv/bin/python bench/video.py speed                       # frames/s at 640x360 and 1280x720
+    .venv/bin/python bench/video.py table                       # starry, wave, udnie; fox.mp4 and the pan, own sizes
+    .venv/bin/python bench/video.py table --clips fox --models starry --frames 60 --legacy
+    .venv/bin/python bench/video.py speed                       # frames/s at 1280x720
 
 ``table``: ``zoo.evaluation.video.measure_clip`` under four settings -- per-frame (each frame on its
-own), shared instance-norm statistics (lever 1), flow-guided blending (lever 2), both -- printing
-the warping error (Lai et al. 2018; lower = less flicker) and the style distance of the frames
-(``zoo evaluate``'s yardstick), each also as a ratio to per-frame.
+own), shared instance-norm statistics (lever 1), flow-guided blending (lever 2), both (the
+default) -- at the clip's own size, printing the warping error (Lai et al. 2018; lower = less
+flicker) and the style distance of every 10th frame at 512 px (``zoo evaluate``'s yardstick), each
+also as a ratio to per-frame. ``--legacy`` adds lever 1 the older way (statistics from a separate
+256 px pass). Clips: ``fox`` (fox.mp4, 640x640) and ``pan`` (a slow pan, 3 px right and 1 px down
+a frame, over the 17.9 MP demo photo shrunk to 2400 px, 1280x720, made here with PyAV).
 
-``speed``: the whole ``zoo apply`` path (decode, stylise, blend, encode H.264) on clips made from
-fox.mp4 (centre crop to 16:9, resized), with the default levers and with both off.
+``speed``: the whole ``zoo apply`` path (decode, stylise, blend, encode H.264) on the pan clip at
+1280x720, the default levers beside per-frame, at ``--scale 1`` and ``auto``.
 """
 from __future__ import annotations
 
@@ -24,41 +27,67 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 FOX = (ROOT / ".." / "shared" / "assets" / "photos" / "fox.mp4").resolve()
+BIG = (ROOT / ".." / "shared" / "assets" / "photos" / "figures_5184x3456.jpg").resolve()
 os.environ.setdefault("STYLE_ZOO_STYLE_DIR", str((ROOT / ".." / "shared" / "assets" / "styles").resolve()))
-BUILTIN = ("starry", "wave", "scream", "udnie", "composition_vii")
 
 
-def table(models: list[str], size: int | None, frames: int | None, every: int) -> None:
-    from zoo.evaluation.video import SETTINGS, measure_clip
-
-    print(f"fox.mp4, {'full size' if size is None else f'long side {size} px'}, "
-          f"{'all' if frames is None else f'first {frames}'} frames; style distance on every {every}th frame at 256 px")
-    print(f"{'model':16s} {'setting':13s} {'warping error':>14s} {'x per-frame':>11s} {'style dist':>10s} {'x per-frame':>11s}")
-    for m in models:
-        t0 = time.perf_counter()
-        r = measure_clip(m, FOX, size=size, max_frames=frames, every=every)
-        base = r["per-frame"]
-        print(f"{m:16s} {'input clip':13s} {r['input']['warping_error']:14.5f}")
-        for name in SETTINGS:
-            w, s = r[name]["warping_error"], r[name]["style_distance"]
-            print(f"{'':16s} {name:13s} {w:14.5f} {w / base['warping_error']:11.2f} {s:10.4f} {s / base['style_distance']:11.3f}")
-        print(f"{'':16s} ({r['frames']} frames {r['size'][0]}x{r['size'][1]} in {time.perf_counter() - t0:.0f} s)", flush=True)
-
-
-def make_clip(path: Path, w: int, h: int, n: int) -> Path:
+def make_pan(path: Path, frames: int = 120, size: tuple[int, int] = (1280, 720), step: tuple[int, int] = (3, 1)) -> Path:
+    """A slow pan over the demo photo (shrunk to 2400 px): exact motion, real detail."""
     import av
+    from PIL import Image
 
-    from zoo.media.video import read_frames
+    Image.MAX_IMAGE_PIXELS = None
+    import numpy as np
 
+    photo = Image.open(BIG).convert("RGB")
+    photo = np.asarray(photo.resize((2400, round(2400 * photo.height / photo.width)), Image.Resampling.LANCZOS))
+    w, h = size
     out = av.open(str(path), "w")
     vs = out.add_stream("libx264", rate=30)
-    vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-    for f in read_frames(FOX, size=w, max_frames=n):  # 640x640 -> w x w, centre rows cut to h
-        y0 = (f.shape[0] - h) // 2
-        out.mux(vs.encode(av.VideoFrame.from_ndarray(f[y0 : y0 + h].copy(), format="rgb24")))
+    vs.width, vs.height, vs.pix_fmt, vs.options = w, h, "yuv420p", {"crf": "18"}
+    for t in range(frames):
+        x0, y0 = 200 + t * step[0], 300 + t * step[1]
+        out.mux(vs.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(photo[y0 : y0 + h, x0 : x0 + w]), format="rgb24")))
     out.mux(vs.encode())
     out.close()
     return path
+
+
+def table(models: list[str], clips: list[str], frames: int | None, every: int, legacy: bool, scale: str) -> None:
+    from dataclasses import replace
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from zoo.evaluation.video import SETTINGS, measure_clip
+    from zoo.media.temporal import Temporal
+
+    settings = dict(SETTINGS)
+    if legacy:
+        settings["both, 256 px stats pass"] = replace(Temporal(), stats_size=256)
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "native")
+    print(f"{'all' if frames is None else f'first {frames}'} frames at the clip's own size, --scale {scale}; style distance on "
+          f"every {every}th frame at 512 px; oneDNN ISA {isa}, {os.cpu_count()} cores\n")
+    print("| clip | model | setting | warping error | x per-frame | style dist | x per-frame |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as d:
+        paths = {"fox": FOX, "pan": make_pan(Path(d) / "pan.mp4", frames or 120) if "pan" in clips else None}
+        for clip in clips:
+            for m in models:
+                t0 = time.perf_counter()
+                with Progress(TextColumn(f"{clip} {m}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                              TextColumn("ETA"), TimeRemainingColumn(), transient=True, console=Console(stderr=True)) as bar:
+                    task = bar.add_task("frames", total=frames or None)
+                    r = measure_clip(m, paths[clip], settings=settings, size=None, max_frames=frames, every=every,
+                                     scale=scale, on_frame=lambda n: bar.update(task, completed=n))
+                base = r["per-frame"]
+                w, h = r["size"]
+                for name in settings:
+                    we, sd = r[name]["warping_error"], r[name]["style_distance"]
+                    print(f"| {clip} {w}x{h} | {m} | {name} | {we:.5f} | {we / base['warping_error']:.2f} | {sd:.4f} | "
+                          f"{sd / base['style_distance']:.3f} |", flush=True)
+                print(f"| {clip} {w}x{h} | {m} | (input clip: {r['input']['warping_error']:.5f}; {r['frames']} frames in "
+                      f"{time.perf_counter() - t0:.0f} s) | | | | |", flush=True)
 
 
 def speed(model: str, frames: int) -> None:
@@ -67,24 +96,31 @@ def speed(model: str, frames: int) -> None:
 
     import torch
 
-    print(f"{model}, {frames} frames per clip, torch threads {torch.get_num_threads()}, the whole zoo apply path")
+    print(f"{model}, the pan clip 1280x720, {frames} frames, torch threads {torch.get_num_threads()}, the whole zoo apply path, "
+          f"oneDNN ISA {os.environ.get('ONEDNN_MAX_CPU_ISA', 'native')}\n")
+    print("| --scale | levers | frames/s | x per-frame | seconds | peak RSS so far MB |")
+    print("| --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as d:
-        for w, h in ((640, 360), (1280, 720)):
-            clip = make_clip(Path(d) / f"fox_{w}x{h}.mp4", w, h, frames)
-            for label, t in (("default levers", Temporal()), ("per-frame", Temporal(shared_stats=False, blend=0.0))):
-                r = apply_media(model, [str(clip)], output=Path(d) / "out.mp4", temporal=t)
+        clip = make_pan(Path(d) / "pan.mp4", frames)
+        for scale in ("1", "auto"):
+            fps = {}
+            for label, t in (("per-frame", Temporal(shared_stats=False, blend=0.0)), ("default levers", Temporal())):
+                r = apply_media(model, [str(clip)], output=Path(d) / "out.mp4", temporal=t, scale=scale)
                 v = r.videos[0]
+                fps[label] = v.fps
                 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                print(f"{w}x{h} {label:15s} {v.fps:6.2f} frames/s ({v.frames} frames in {v.seconds:.1f} s; peak RSS so far {rss:.0f} MB)", flush=True)
+                print(f"| {scale} | {label} | {v.fps:.2f} | {v.fps / fps['per-frame']:.2f} | {v.seconds:.1f} | {rss:.0f} |", flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("what", choices=("table", "speed"))
-    ap.add_argument("--models", default=",".join(BUILTIN), help="comma-separated zoo models (table)")
+    ap.add_argument("--models", default="starry,wave,udnie", help="comma-separated zoo models (table)")
+    ap.add_argument("--clips", default="fox,pan", help="fox (fox.mp4, 640x640) and/or pan (1280x720) (table)")
+    ap.add_argument("--legacy", action="store_true", help="add lever 1 the older way: a separate 256 px statistics pass (table)")
+    ap.add_argument("--scale", default="1", help="zoo apply --scale for the table (default 1: the network at the clip's size)")
     ap.add_argument("--model", default="starry", help="zoo model (speed)")
-    ap.add_argument("--size", type=int, default=256, help="long side for the table, px; 0 = the clip's own size")
-    ap.add_argument("--frames", type=int, default=90, help="frames per clip; 0 = all (table)")
+    ap.add_argument("--frames", type=int, default=120, help="frames per clip; 0 = all (table)")
     ap.add_argument("--every", type=int, default=10, help="style distance on every Nth frame (table)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default); on a busy shared CPU 1 beats 2")
     a = ap.parse_args()
@@ -93,7 +129,7 @@ def main() -> None:
 
         torch.set_num_threads(a.threads)
     if a.what == "table":
-        table(a.models.split(","), a.size or None, a.frames or None, a.every)
+        table(a.models.split(","), a.clips.split(","), a.frames or None, a.every, a.legacy, a.scale)
     else:
         speed(a.model, a.frames)
 

@@ -82,6 +82,15 @@ def scale_shift_(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor, relu
     return x
 
 
+def mix_stats(prior: tuple[torch.Tensor, torch.Tensor, float], mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, var) of ``m`` parts ``prior`` (mean, E[x^2], m) and ``1 - m`` parts this map's own
+    (mean, var): the statistics of pooled frames, as a running average over a video keeps them."""
+    pm, psq, m = prior
+    mu = m * pm + (1 - m) * mean
+    sq = m * psq + (1 - m) * (var + mean * mean)
+    return mu, (sq - mu * mu).clamp_min(0)
+
+
 class InstanceNorm(nn.Module):
     """Affine instance norm, optionally conditional (Dumoulin et al. 2017), whose statistics can be
     recorded once and then reused.
@@ -93,6 +102,9 @@ class InstanceNorm(nn.Module):
     Tiled inference of a huge photo needs every tile normalised with the statistics of the
     *whole* image, or tiles come out in different tones: record them on a downscaled pass
     (``record=True``), then set ``stats`` before running the tiles.
+
+    Video frames share statistics in one pass: ``prior`` (mean, E[x^2], m) from the frames before
+    is mixed with the map's own (``mix_stats``); with ``record`` the own ones are kept in ``stats``.
 
     The normalisation is written out (var_mean, then one fused scale/shift) instead of
     ``F.instance_norm``: that one reshapes to a batch norm over (1, B*C, H, W), which costs a
@@ -107,6 +119,7 @@ class InstanceNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(shape))
         self.stats: tuple[torch.Tensor, torch.Tensor] | None = None  # (mean, var), each (B, C, 1, 1)
         self.record = False
+        self.prior: tuple[torch.Tensor, torch.Tensor, float] | None = None  # (mean, E[x^2], weight): video frames
         self.mix: torch.Tensor | None = None  # (B, S) style weights, conditional norms only
 
     def affine(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,6 +136,8 @@ class InstanceNorm(nn.Module):
             mean, var = channel_stats(x)  # (B, C, 1, 1) each, fp32
             if self.record:
                 self.stats = (mean, var)
+            if self.prior is not None:
+                mean, var = mix_stats(self.prior, mean, var)
         else:
             mean, var = self.stats
         w, b = self.affine()

@@ -123,6 +123,42 @@ def test_running_stats_pool_means_and_variances():
     assert torch.allclose(mean, pooled_mean, atol=1e-5) and torch.allclose(var, pooled_var, atol=1e-4)
 
 
+def test_shared_stats_in_the_frames_own_pass():
+    """The running average is mixed into each frame's own pass: the first frame is its per-frame
+    result; a later frame is pulled toward the statistics of the frames before it, the same way
+    in the module's forward and the inference forward; the Stylizer leaves no norm state behind."""
+    from lit_modules.transformer_net import mix_stats
+    from zoo.inference.frames import FrameStylizer
+    from zoo.inference.stylizer import Stylizer
+    from zoo.media.temporal import Temporal
+
+    s = Stylizer.load("starry", precision="fp32", tile=None)
+    frames = [np.ascontiguousarray(f) for f in panned_frames(3, 128, 96, (6, 3))]
+    dark = (frames[2] * 0.4).astype(np.uint8)  # a cut to a darker shot
+    shared = FrameStylizer(s, Temporal(blend=0.0))
+    alone = FrameStylizer(s, Temporal(shared_stats=False, blend=0.0))
+    assert np.abs(shared.stylize(frames[0]) - alone.stylize(frames[0])).max() < 1e-5
+    shared.stylize(frames[1])
+    y_shared, y_alone = shared.stylize(dark), alone.stylize(dark)
+    assert np.abs(y_shared - y_alone).mean() > 0.01  # normalised with brighter frames' statistics
+    assert all(n.prior is None and n.stats is None and not n.record for n in s.net.norms())
+    # module forward == inference forward with the same prior
+    x = torch.from_numpy(dark).permute(2, 0, 1)[None].float() / 255
+    priors = shared.stats.priors()
+    for n, p in zip(s.net.norms(), priors):
+        n.prior = p
+    try:
+        from zoo.inference.forward import strip_forward
+
+        with torch.inference_mode():
+            assert (s.net(x) - strip_forward(s.net, x, torch.float32)).abs().max() < 1e-4
+    finally:
+        for n in s.net.norms():
+            n.prior = None
+    mu, var = mix_stats((torch.zeros(1), torch.ones(1), 0.5), torch.full((1,), 2.0), torch.zeros(1))
+    assert float(mu) == 1.0 and abs(float(var) - 1.5) < 1e-6  # pooled: E[x^2] = 0.5*1 + 0.5*4 = 2.5, minus 1
+
+
 # ------------------------------------------------------------------------------ zoo apply
 def test_apply_video_keeps_size_rate_frames_and_audio(tmp_path):
     src = write_clip(tmp_path / "pan.mp4", panned_frames(), audio=True)

@@ -9,7 +9,8 @@ them its own way) and returns, per setting:
   flicker. The input clip's own figure is returned as ``"input"`` (what perfect consistency
   with the footage would look like).
 - **style_distance**: ``zoo.evaluation.metrics``' yardstick (caffe VGG-19 Gram matrices against the
-  painting) on every ``every``-th output frame at 256 px, mean over those frames.
+  painting at the same size) on every ``every``-th output frame shrunk to ``style_side`` px (512: the
+  size a frame is seen at, as photos are judged), mean over those frames.
 
 Memory is bounded: one decoded frame and one previous output per setting.
 """
@@ -29,6 +30,8 @@ from zoo.inference.stylizer import Stylizer
 from zoo.media.flow import WarpingError
 from zoo.media.temporal import FlowBlender, Temporal
 from zoo.media.video import read_frames
+
+from zoo import EVAL_SIZE
 
 from .metrics import STYLE_LAYERS, style_distance, style_image_of, style_targets
 
@@ -53,15 +56,17 @@ def measure_clip(
     device: str = "cpu",
     precision: str = "auto",
     on_frame: Callable[[int], None] | None = None,
+    style_side: int = EVAL_SIZE,
+    scale: str | float = 1.0,
 ) -> dict:
     """{"input": {...}, name: {"warping_error", "style_distance"}, ..., "frames", "size"} for ``ref`` on ``clip``."""
     from lit_modules.vgg import VGG19Features
 
     settings = settings or SETTINGS
-    stylizer = Stylizer.load(ref, zoo, device, precision)
+    stylizer = Stylizer.load(ref, zoo, device, precision, scale=scale)
     entry = stylizer.source
     vgg = VGG19Features(layers=STYLE_LAYERS, backbone="caffe").to(device)
-    target = style_targets(vgg, style_image or style_image_of(entry), int(entry.config.get("style_size") or 256), device)
+    target = style_targets(vgg, style_image or style_image_of(entry), style_side, device)
 
     # One stylizer per distinct instance-norm setting; one blender per setting that blends.
     def key(t: Temporal):
@@ -82,7 +87,7 @@ def measure_clip(
         if (n - 1) % every == 0:
             for name in settings:
                 y = torch.from_numpy(np.clip(outs[name], 0, 1)).permute(2, 0, 1).unsqueeze(0).to(device)  # (1, 3, H, W)
-                s = 256 / max(y.shape[-2:])
+                s = style_side / max(y.shape[-2:])
                 y = F.interpolate(y, scale_factor=s, mode="area") if s < 1 else y
                 dists[name].append(style_distance(vgg(y, STYLE_LAYERS), target))
         if on_frame:

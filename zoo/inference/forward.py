@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lit_modules.transformer_net import TransformerNet, channel_stats, scale_shift_
+from lit_modules.transformer_net import TransformerNet, channel_stats, mix_stats, scale_shift_
 
 STRIP_BYTES = 24 << 20  # temporary input rows per strip of a full-resolution conv
 CL = torch.channels_last  # the layout of every activation in strip_forward
@@ -184,6 +184,8 @@ def _conv_layer(layer, x: torch.Tensor, size: tuple[int, int] | None = None) -> 
             mean, var = channel_stats(out)
             if norm.record:
                 norm.stats = (mean, var)
+            if norm.prior is not None:
+                mean, var = mix_stats(norm.prior, mean, var)
         else:
             mean, var = norm.stats
         scale = torch.rsqrt(var + norm.eps) * norm.weight.float().view(1, -1, 1, 1)

@@ -20,12 +20,14 @@ class FrameStylizer:
     def stylize(self, frame: np.ndarray) -> np.ndarray:
         """One frame, lever 1 only: (H, W, 3) uint8 -> (H, W, 3) float32 in [0, 1]."""
         x = torch.from_numpy(frame).permute(2, 0, 1).unsqueeze(0).float().div_(255)  # (1, 3, H, W)
-        stats = None
-        if self.stats is not None:
-            # the statistics of the pass at the working size (the stroke scale's; the frame's at scale 1)
-            side = min(self.temporal.stats_size, self.stylizer.work_side(*x.shape[-2:]))
-            stats = self.stats.update(self.stylizer.record_stats(x, side))
-        y = self.stylizer.tensor(x, stats=stats)
+        t = self.temporal
+        if self.stats is None:
+            y = self.stylizer.tensor(x)
+        elif t.stats_size is None:  # the running average mixed into the frame's own pass
+            y = self.stylizer.tensor(x, running=self.stats)
+        else:  # statistics from a separate pass at stats_size (at most the working size of the stroke scale)
+            side = min(t.stats_size, self.stylizer.work_side(*x.shape[-2:]))
+            y = self.stylizer.tensor(x, stats=self.stats.update(self.stylizer.record_stats(x, side)))
         return y[0].permute(1, 2, 0).numpy()  # (H, W, 3) float32
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:

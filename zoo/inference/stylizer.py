@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,6 +28,9 @@ from zoo.registry.store import Entry, network_from_bytes
 from .forward import strip_forward
 from .loader import Blend, load
 from .scale import check_scale, stylize_scaled, working_side
+
+if TYPE_CHECKING:
+    from zoo.media.temporal import RunningStats
 
 CONTEXT = 48  # px of real context around each tile (the network's effective receptive radius)
 OVERLAP = 32  # px over which neighbouring tiles are cross-faded
@@ -185,24 +189,26 @@ class Stylizer:
 
     @torch.inference_mode()
     def tensor(self, x: torch.Tensor, stats: list | None = None, tile: str | int | None = "default",
-               stats_size: int | None = None) -> torch.Tensor:
+               stats_size: int | None = None, running: RunningStats | None = None) -> torch.Tensor:
         """(1, 3, H, W) RGB [0, 1] -> stylised (1, 3, H, W) float32 on the CPU.
 
         ``x`` may be uint8 (0..255) to save memory on huge photos; tiles are converted one at a time.
         ``stats``: instance-norm statistics to use (``record_stats``; video shares them across
         frames); else the image's own, recorded on a ``stats_size`` pass when tiled (default: as
         large as the memory budget allows). ``tile``: this call's tiling, else the Stylizer's.
-        At a stroke scale other than 1, ``stats`` are those of the working-size pass (``work_side``).
+        ``running``: a video's running statistics, mixed into this pass's own and updated with them
+        (``RunningStats``; a tiled frame records its own on a ``stats_size`` pass first).
+        At a stroke scale other than 1, ``stats`` and ``running`` serve the working-size pass (``work_side``).
         """
         _, _, H, W = x.shape
         check_side(H, W)
         if self.work_side(H, W) != max(H, W):
             def run(img: Image.Image, working: bool) -> Image.Image:
-                y = self._tensor(pil_to_tensor(img), stats if working else None, tile, stats_size)
+                y = self._tensor(pil_to_tensor(img), stats if working else None, tile, stats_size, running if working else None)
                 return to_pil_inplace(y)
 
             return pil_to_tensor(stylize_scaled(run, self._to_pil(x), self.scale))
-        return self._tensor(x, stats, tile, stats_size)
+        return self._tensor(x, stats, tile, stats_size, running)
 
     def work_side(self, h: int, w: int) -> int:
         """Long side at which the network runs for a (h, w) photo at this Stylizer's stroke scale."""
@@ -215,13 +221,16 @@ class Stylizer:
             x = x.float().clamp(0, 1).mul(255).add_(0.5).to(torch.uint8)
         return Image.fromarray(x[0].permute(1, 2, 0).contiguous().cpu().numpy(), "RGB")
 
-    def _tensor(self, x: torch.Tensor, stats: list | None, tile: str | int | None, stats_size: int | None) -> torch.Tensor:
+    def _tensor(self, x: torch.Tensor, stats: list | None, tile: str | int | None, stats_size: int | None,
+                running: RunningStats | None = None) -> torch.Tensor:
         """``tensor`` at stroke scale 1."""
         _, _, H, W = x.shape
         check_side(H, W)
         t = self.tile_for(H, W, tile)
         if t is None or (H <= t + 2 * CONTEXT and W <= t + 2 * CONTEXT):
             c = self._prep(x)
+            if running is not None and stats is None:
+                return self._shared_pass(c, running)
             self.net.set_norm_stats(stats)  # None: each norm uses this image's own statistics
             try:
                 return self._post(strip_forward(self.net, c, self.dtype), c)
@@ -229,7 +238,22 @@ class Stylizer:
                 self.net.set_norm_stats(None)
         if stats is None:
             stats = self.record_stats(self._prep(x), stats_size or auto_stats_size(H, W, self.net.width))
+            if running is not None:
+                stats = running.update(stats)
         return self._tiled(x, t, stats)
+
+    def _shared_pass(self, c: torch.Tensor, running: RunningStats) -> torch.Tensor:
+        """One untiled pass whose norms mix ``running``'s statistics with their own, then update it."""
+        norms, priors = self.net.norms(), running.priors()
+        for i, n in enumerate(norms):
+            n.stats, n.record, n.prior = None, True, None if priors is None else priors[i]
+        try:
+            y = self._post(strip_forward(self.net, c, self.dtype), c)
+            running.update([n.stats for n in norms])
+            return y
+        finally:
+            for n in norms:
+                n.stats, n.record, n.prior = None, False, None
 
     def _prep(self, t: torch.Tensor) -> torch.Tensor:
         t = t.to(self.device)

@@ -5,8 +5,11 @@ statistics, and the network's textures react to small changes of its input. Two 
 measured by the warping error (``zoo.media.flow.WarpingError``; numbers in bench/video.py):
 
 1. **Shared instance-norm statistics** (``RunningStats``): every frame is normalised with a
-   running average of the frames' statistics (recorded on a small downscaled pass, as the tiled
-   path of the Stylizer does for one big photo) instead of its own.
+   running average of the frames' statistics instead of its own, mixed inside the frame's own
+   pass (each norm: the average so far and this frame's own statistics at the size the network
+   runs at). ``stats_size`` selects the older way, statistics recorded on a separate downscaled
+   pass: at 640 px the 256 px pass's statistics moved the style 23 % from per-frame's (an instance
+   norm's statistics depend on the size it sees), and the pass costs a forward of its own.
 2. **Flow-guided blending** (``FlowBlender``): each output is blended with the previous output
    warped onto it by the input's optical flow (OpenCV DIS), where a forward-backward check says
    the flow holds; elsewhere (occlusions, frame edges, cuts) the frame's own output is kept.
@@ -33,7 +36,7 @@ class Temporal:
 
     shared_stats: bool = True  # lever 1: instance norms use a running average over the frames
     momentum: float = 0.9  # weight of the past in that running average (0 = per frame)
-    stats_size: int = 256  # long side of the pass that records each frame's statistics
+    stats_size: int | None = None  # None: each frame's own pass; N: a separate pass at long side N px
     blend: float = 0.5  # lever 2: weight of the warped previous output where the flow holds (0 = off)
     keep_detail: bool = True  # lever 2: give blended pixels back the fine-detail energy averaging took away
 
@@ -57,6 +60,10 @@ class RunningStats:
         else:
             self._moments = [(m * a + (1 - m) * mu, m * b + (1 - m) * sq) for (a, b), (mu, sq) in zip(self._moments, new)]
         return [(a, (b - a * a).clamp_min(0)) for a, b in self._moments]
+
+    def priors(self) -> list[tuple[torch.Tensor, torch.Tensor, float]] | None:
+        """[(mean, E[x^2], momentum)] per norm, for ``InstanceNorm.prior``; None before the first frame."""
+        return None if self._moments is None else [(a, b, self.momentum) for a, b in self._moments]
 
 
 class FlowBlender:
