@@ -250,3 +250,13 @@ def test_server_and_cli_resolve_a_blend_the_same_way(client):
     r = post(client, jpeg(), model="starry+wave", size=96)
     assert r.status_code == 200, r.text
     assert r.headers["x-model"] == load("starry+wave", precision="fp32").ref == "starry@3:0.5+wave@3:0.5"
+
+
+def test_apply_takes_the_stroke_scale(client):
+    """``scale``: auto paints a 1024 px result like its 512 px preview; 1 is the network as trained."""
+    photo = jpeg((1024, 768))
+    auto, one = (as_array(post(client, photo, size=1024, scale=s).content) for s in ("auto", "1"))
+    assert auto.shape == one.shape == (768, 1024, 3)
+    preview = as_array(post(client, photo, size=512, scale="1").content)
+    shrink = lambda a: np.asarray(Image.fromarray((a * 255).round().astype(np.uint8)).resize((512, 384), Image.Resampling.LANCZOS), np.float32) / 255
+    assert np.abs(shrink(auto) - preview).mean() < 0.5 * np.abs(shrink(one) - preview).mean()
