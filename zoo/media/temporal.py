@@ -107,9 +107,14 @@ def restore_detail(b: np.ndarray, y: np.ndarray, ok: np.ndarray, blend: float, s
         return b
     hb = b - c.GaussianBlur(b, (0, 0), sigma)  # (H, W, 3)
     hy = y - c.GaussianBlur(y, (0, 0), sigma)
-    k = np.sqrt((hy[ok] ** 2).sum(0) / np.maximum((hb[ok] ** 2).sum(0), 1e-12))  # (3,)
+    okf = ok.reshape(-1).astype(np.float32)  # (H*W,)
+    # energies over the blended pixels as (3, H*W) @ (H*W,): no gathered copies (a third of the cost at 720p)
+    ey, eb = ((h * h).reshape(-1, 3).T @ okf for h in (hy, hb))  # (3,) each
+    k = np.sqrt(ey / np.maximum(eb, 1e-12))
     k = np.clip(k, 1.0, 1.0 / np.sqrt((1 - blend) ** 2 + blend**2)).astype(np.float32)
-    return np.where(ok[..., None], b + (k - 1) * hb, b)
+    hb *= k - 1
+    hb *= ok[..., None]
+    return np.add(b, hb, out=hb)
 
 
 def to_uint8(y: np.ndarray) -> np.ndarray:
