@@ -27,7 +27,7 @@ from zoo.registry.store import Entry, network_from_bytes
 
 from .forward import strip_forward
 from .loader import Blend, load
-from .scale import check_scale, stylize_scaled, working_side
+from .scale import check_scale, stylize_scaled, texture_side, working_side
 
 if TYPE_CHECKING:
     from zoo.media.temporal import RunningStats
@@ -299,7 +299,7 @@ class Stylizer:
     def _image(self, img: Image.Image) -> Image.Image:
         """``image`` at stroke scale 1."""
         W, H = img.size
-        if self.tiled(H, W):
+        if self._runs_tiled(H, W):
             with warnings.catch_warnings():  # read-only view of Pillow's buffer: never written to
                 warnings.simplefilter("ignore", UserWarning)
                 x = torch.from_numpy(np.asarray(img)).permute(2, 0, 1).unsqueeze(0)  # uint8, no copy
@@ -308,13 +308,15 @@ class Stylizer:
         return to_pil_inplace(self._tensor(x, None, "default", None))
 
     def tiled(self, h: int, w: int) -> bool:
-        """Whether a (h, w) photo is cut into tiles (at the largest size the network runs at)."""
+        """Whether a (h, w) photo is cut into tiles (at the largest size the network runs at for it)."""
         side = self.work_side(h, w)
         if side != max(h, w):
-            from .scale import texture_side
-
             side = max(side, texture_side(max(h, w), side) or 0)
             h, w = round(h * side / max(h, w)), round(w * side / max(h, w))
+        return self._runs_tiled(h, w)
+
+    def _runs_tiled(self, h: int, w: int) -> bool:
+        """Whether the network runs on a (h, w) image in tiles."""
         t = self.tile_for(h, w)
         return t is not None and max(h, w) > t + 2 * CONTEXT
 
