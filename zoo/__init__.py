@@ -20,7 +20,8 @@ EVAL_SIZE = 512
 
 def load(ref: str, zoo: str | None = None, device: str = "cpu", precision: str = "auto", **options) -> "Stylizer":
     """A zoo model (``name``, ``name@N`` or a blend ``a:0.7+b:0.3``) as a Stylizer. ``options``:
-    ``tile`` ("auto", None or px), ``strength`` (0..1), ``preserve_color``."""
+    ``tile`` ("auto", None or px), ``strength`` (0..1), ``preserve_color``, ``scale`` (1, as
+    trained, unless given; "auto" paints a big photo like its 512 px preview, as ``zoo apply`` does)."""
     from zoo.inference.stylizer import Stylizer
 
     return Stylizer.load(ref, zoo, device, precision, **options)
