@@ -17,6 +17,7 @@ Below full size the result is brought back in three frequency bands, each at its
 Measured on the 17.9 MP demo photo (bench/scale.py): the texture band keeps the output crisp at
 100 % (the photo detail alone looks like an upscaled preview), the photo band keeps its edges.
 Memory: the photo and the output (uint8), the intermediate pass, and float strips of ``ROWS`` rows.
+Torch-free at import: the CLI reads ``DEFAULT_SCALE`` and ``check_scale`` before torch is loaded.
 """
 from __future__ import annotations
 
@@ -43,7 +44,6 @@ EDGE_SPLIT = 1.5
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 LANCZOS = Image.Resampling.LANCZOS
 
-# Torch-free: the CLI reads DEFAULT_SCALE and check_scale before torch is imported.
 Run = Callable[[Image.Image, bool], Image.Image]  # (photo, is the working pass) -> stylised photo
 
 
@@ -76,33 +76,28 @@ def texture_side(long_side: int, work: int) -> int | None:
 
 def stylize_scaled(run: Run, img: Image.Image, scale: str | float) -> Image.Image:
     """``img`` (RGB) stylised with strokes ``scale`` times their trained size; ``run`` stylises a photo."""
+    from zoo.media.images import resize_long_side  # loads torch: not at import (module docstring)
+
     W, H = img.size
     L = max(W, H)
     work = working_side(L, scale)
     if work == L:
         return run(img, True)
     if work > L:  # smaller strokes: stylise an enlarged photo, then shrink it
-        return run(_resize_long(img, work), True).resize((W, H), LANCZOS)
-    small = _resize_long(img, work)
+        return run(resize_long_side(img, work), True).resize((W, H), LANCZOS)
+    small = resize_long_side(img, work)
     sty = run(small, True)
     # one back-projection step: base = 2*sty - down(up(sty)), so down(up(base)) ~ sty
     base = 2 * _f32(sty) - _f32(sty.resize((W, H), LANCZOS).resize(small.size, LANCZOS))  # (h, w, 3)
     tex = None
     side = texture_side(L, work)
     if side is not None:
-        mid = _resize_long(img, side)
+        mid = resize_long_side(img, side)
         ym = run(mid, False)
         tex = _f32(ym) - _f32(ym.resize(small.size, LANCZOS).resize(mid.size, LANCZOS))  # (hm, wm, 3) high band
         del mid, ym
-    split = _resize_long(img, min(L, round(EDGE_SPLIT * work)))
-    return _compose(img, base, tex, _f32(split) @ LUMA)
-
-
-def _resize_long(img: Image.Image, side: int) -> Image.Image:
-    """``img`` with its long side resized to ``side`` px (aspect kept, Lanczos both ways)."""
-    W, H = img.size
-    k = side / max(W, H)
-    return img.resize((max(1, round(W * k)), max(1, round(H * k))), LANCZOS)
+    split = round(EDGE_SPLIT * work)  # at or above the photo's size there is no detail to add
+    return _compose(img, base, tex, _f32(resize_long_side(img, split)) @ LUMA if split < L else None)
 
 
 def _f32(img: Image.Image) -> np.ndarray:
@@ -121,7 +116,7 @@ def _resize_rows(a: np.ndarray, size: tuple[int, int], r0: int, r1: int) -> np.n
     return out[0] if a.ndim == 2 else np.stack(out, axis=-1)
 
 
-def _compose(img: Image.Image, base: np.ndarray, tex: np.ndarray | None, luma_split: np.ndarray) -> Image.Image:
+def _compose(img: Image.Image, base: np.ndarray, tex: np.ndarray | None, luma_split: np.ndarray | None) -> Image.Image:
     """Full-size output = up(base) + TEXTURE * up(tex) + (photo luma - up(its luma at the split size)),
     ``ROWS`` rows at a time."""
     W, H = img.size
@@ -131,8 +126,9 @@ def _compose(img: Image.Image, base: np.ndarray, tex: np.ndarray | None, luma_sp
         y = _resize_rows(base, (W, H), r0, r1)  # (n, W, 3)
         if tex is not None:
             y += TEXTURE * _resize_rows(tex, (W, H), r0, r1)
-        edges = _f32(img.crop((0, r0, W, r1))) @ LUMA - _resize_rows(luma_split, (W, H), r0, r1)  # (n, W)
-        y += edges[..., None]
+        if luma_split is not None:
+            edges = _f32(img.crop((0, r0, W, r1))) @ LUMA - _resize_rows(luma_split, (W, H), r0, r1)  # (n, W)
+            y += edges[..., None]
         np.clip(y, 0.0, 1.0, out=y)
         out[r0:r1] = (y * 255.0 + 0.5).astype(np.uint8)
     return Image.fromarray(out, "RGB")

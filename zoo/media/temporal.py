@@ -8,8 +8,8 @@ measured by the warping error (``zoo.media.flow.WarpingError``; numbers in bench
    running average of the frames' statistics instead of its own, mixed inside the frame's own
    pass (each norm: the average so far and this frame's own statistics at the size the network
    runs at). ``stats_size`` selects the older way, statistics recorded on a separate downscaled
-   pass: at 640 px the 256 px pass's statistics moved the style 23 % from per-frame's (an instance
-   norm's statistics depend on the size it sees), and the pass costs a forward of its own.
+   pass: at 640 px the 256 px pass's statistics moved starry's style 19 % from per-frame's (an
+   instance norm's statistics depend on the size it sees), and the pass costs a forward of its own.
 2. **Flow-guided blending** (``FlowBlender``): each output is blended with the previous output
    warped onto it by the input's optical flow (OpenCV DIS), where a forward-backward check says
    the flow holds; elsewhere (occlusions, frame edges, cuts) the frame's own output is kept.
