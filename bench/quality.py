@@ -107,8 +107,9 @@ def held_out_photos(data: str | None, limit: int) -> list[Path]:
     return photos[:limit]
 
 
-def gatys_fn(style: str, style_path: Path, size: int):
-    """`zoo stylize --style STYLE`'s optimisation (its defaults), as a photo -> image callable."""
+def gatys_fn(style: str | None, style_path: Path, size: int, label: str | None = None):
+    """`zoo stylize --style STYLE`'s optimisation (its defaults), as a photo -> image callable;
+    ``style`` None: `--style-image style_path` (``label`` names its cache files)."""
     from lit_modules.gatys import stylize
     from zoo.media.images import load_image
     from zoo.inference.gatys import gatys_config as build_config
@@ -122,7 +123,7 @@ def gatys_fn(style: str, style_path: Path, size: int):
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         key = hashlib.sha256(salt.encode() + x.float().cpu().numpy().tobytes()).hexdigest()[:24]
-        path = cache / f"{style}-{key}.pt"
+        path = cache / f"{label or style}-{key}.pt"
         if path.is_file():
             return torch.load(path, weights_only=True)
         # metrics_for runs under inference_mode; the optimisation needs autograd on a normal tensor

@@ -48,6 +48,7 @@ class FastStyle(L.LightningModule):
         style_image: torch.Tensor | None = None,
         photo_size: int | None = None,
         init: str | None = None,
+        schedule: str | None = None,  # a staged run's stages in words (train.schedule.describe), for the card
     ) -> None:
         super().__init__()
         content_layers = dict(content_layers or {"relu2_2": 1.0})
@@ -79,6 +80,10 @@ class FastStyle(L.LightningModule):
         # Gram targets are empty until set: size them from a checkpoint before it is loaded.
         self._register_load_state_dict_pre_hook(self._size_target_buffers)
         self.preview: torch.Tensor | None = None  # (K, 3, S, S) fixed photos, set by the trainer
+        # A staged run (train.schedule) trains on fewer/smaller crops than the loader gives early on.
+        self.train_size: int | None = None
+        self.train_batch: int | None = None
+        self.images_seen = 0  # by this rank, earlier legs included (kept in the checkpoint)
         self.skipped = 0
         self.last_terms: dict[str, float] = {}
 
@@ -131,8 +136,20 @@ class FastStyle(L.LightningModule):
         # content pass cut at the content layer
         return self.loss(self.net(content, style_index), content=content, style_index=style_index)
 
+    def stage_crops(self, content: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) loader crops -> this stage's (b, 3, s, s): the first ``train_batch``, the
+        whole crop shrunk to ``train_size`` (the same photo, as a smaller crop of it would not be)."""
+        if self.train_batch:
+            content = content[: self.train_batch]
+        if self.train_size and content.shape[-1] != self.train_size:
+            content = torch.nn.functional.interpolate(content, size=(self.train_size, self.train_size), mode="bilinear",
+                                                      antialias=True, align_corners=False).clamp(0, 1)
+        return content
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         content, skipped = batch
+        content = self.stage_crops(content)
+        self.images_seen += content.shape[0]
         terms = self.terms(content)
         self.skipped += int(skipped)
         self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
@@ -190,6 +207,12 @@ class FastStyle(L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # -- checkpoints ----------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["images_seen"] = self.images_seen
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.images_seen = int(checkpoint.get("images_seen", 0))
+
     @staticmethod
     def network_from_checkpoint(path, map_location: str = "cpu") -> TransformerNet:
         """Rebuild the trained TransformerNet from a checkpoint alone (weights_only load, no Lightning)."""

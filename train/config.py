@@ -16,6 +16,7 @@ from lit_modules.errors import ConfigError
 from lit_modules.hw import check_train_precision
 
 LR_SCHEDULES = ("none", "cosine", "step")
+LAST_STAGE_KEYS = ("at", "image_size", "style_size", "batch_size", "lr")
 DEFAULT_HF_DATA = "hf:justram/COCO2014-Images"  # image-only COCO 2014 train (parquet), as in Johnson et al.
 
 
@@ -52,6 +53,9 @@ class TrainConfig:
     lr_schedule: str = "none"  # none | cosine | step (x0.1 at 2/3 of the run)
     max_steps: int = 40000
     max_time: str | None = None  # "DD:HH:MM:SS"; stops early, checkpoint kept
+    minutes: float | None = None  # time budget: the schedule is fitted to it (max_steps is then only a cap)
+    # a second stage: {at: fraction of the run, image_size, style_size, batch_size, lr} (unset keys: the first's)
+    last_stage: dict | None = None
     seed: int = 0
     # hardware
     accelerator: str = "auto"  # auto | cpu | gpu
@@ -99,6 +103,10 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"unknown lr schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
         check_train_precision(self.precision)
+        if self.minutes is not None and not (0 < self.minutes <= 60 * 24 * 30):
+            raise ConfigError(f"minutes must be > 0 (and at most 30 days), got {self.minutes}")
+        if self.last_stage:
+            self.check_last_stage()
         for name in ("content_weight", "style_weight", "tv_weight"):
             v = getattr(self, name)
             if v is not None and min(v if isinstance(v, list) else [v]) < 0:
@@ -107,6 +115,25 @@ class TrainConfig:
             raise ConfigError(f"num nodes must be >= 1, got {self.num_nodes}")
         if min(self.log_every, self.image_every, self.checkpoint_every) < 1:
             raise ConfigError("log_every, image_every and checkpoint_every must be >= 1")
+
+    def check_last_stage(self) -> None:
+        s = self.last_stage
+        unknown = set(s) - set(LAST_STAGE_KEYS)
+        if unknown or "at" not in s:
+            raise ConfigError(f"last_stage needs 'at' and takes only {', '.join(LAST_STAGE_KEYS)}; got {', '.join(sorted(s))}")
+        if not 0 < s["at"] < 1:
+            raise ConfigError(f"last_stage at must be a fraction of the run between 0 and 1, got {s['at']}")
+        for k in ("image_size", "style_size"):
+            if k in s and (s[k] != int(s[k]) or s[k] < 16):
+                raise ConfigError(f"last_stage {k} must be a whole number >= 16 px, got {s[k]}")
+        if "batch_size" in s and (s["batch_size"] != int(s["batch_size"]) or s["batch_size"] < 1):
+            raise ConfigError(f"last_stage batch_size must be a whole number >= 1, got {s['batch_size']}")
+        if "lr" in s and not s["lr"] > 0:
+            raise ConfigError(f"last_stage lr must be > 0, got {s['lr']}")
+
+    def painting_size(self) -> int:
+        """The long side the painting is read at: the largest of its stages' sizes."""
+        return max(int(self.style_size), int((self.last_stage or {}).get("style_size", 0)))
 
     def style_names(self) -> list[str]:
         """``--style a,b,c`` trains one conditional network for several named styles."""

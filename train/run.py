@@ -41,11 +41,13 @@ def calibrate(cfg: TrainConfig, painting, references) -> dict:
 
 def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = None, resume: str | Path | None = None,
               progress: bool = True, before_fit: Callable[[], None] | None = None,
-              from_model: Callable[[str], WarmSource] | None = None, notice: Callable[[str], None] = print) -> dict:
+              from_model: Callable[[str], WarmSource] | None = None, notice: Callable[[str], None] = print,
+              nearest: Callable[[str], tuple[str, float]] | None = None) -> dict:
     """Train a new run (preset + overrides) or continue ``resume`` (its config.yaml + overrides).
 
     ``before_fit`` runs once data, style and config are checked, before Lightning is imported
     (slow): bad arguments fail in about a second, and the CLI quiets Lightning's logging there.
+    ``nearest(painting file)`` -> (zoo model, style distance) resolves ``--init nearest``.
     """
     overrides = {k: v for k, v in overrides.items() if v is not None}
     restart = False
@@ -68,7 +70,8 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
         if preset in (None, "auto"):
             import torch
 
-            preset = "default" if torch.cuda.is_available() else "quick"
+            # a GPU keeps the paper recipe; a CPU gets minutes-long recipes (own painting: warm start + budget)
+            preset = "default" if torch.cuda.is_available() else ("own" if overrides.get("style_image") else "quick")
         cfg = build_config(preset, **overrides)
     cfg.check()
     if cfg.data.startswith("hf:") and cfg.data[3:].strip():
@@ -82,7 +85,9 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
     recommended = dict(recommended or {})
     references = recommended.pop("calibrate", None)
     if cfg.style_weight is None and references:  # a painting nobody tuned: the named styles' balance
-        found = calibrate(cfg, image, references)
+        from .schedule import resize_painting
+
+        found = calibrate(cfg, resize_painting(image, cfg.style_size), references)  # at the first stage's size
         recommended = {**recommended, "style_weight": found["style_weight"]}
         meta = {**meta, "calibration": found}  # kept in config.yaml and the card
         notice(f"style weight {found['style_weight']:g} for this painting (calibrated: K {found['k']:g} / S0 {found['s0']:g}; "
@@ -93,6 +98,12 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
         raise ConfigError(f"{len(cfg.style_weight)} style weights for {len(names)} style(s) ({', '.join(names)}): give one, or one per style")
     init = None
     resuming = resume is not None and not restart
+    if cfg.init == "nearest" and not resuming:
+        if not cfg.style_image or nearest is None:
+            raise ConfigError("--init nearest needs --style-image (the painting to find the nearest zoo model for)")
+        ref, d = nearest(cfg.style_image)
+        notice(f"warm start from {ref} (its painting's style distance to yours: {d:.3f})")
+        cfg = cfg.update(init=ref)
     if cfg.init and not resuming:
         state, arch, record = init_state(cfg.init, names, from_model)
         clash = [k for k, v in arch.items() if k in overrides and float(overrides[k]) != v]

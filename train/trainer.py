@@ -31,6 +31,7 @@ from .config import TrainConfig
 from .runs import latest_checkpoint, run_init_record
 from .data import ContentDataModule, check_source
 from .progress import StepRichBar, StepTQDMBar
+from .schedule import Schedule, describe, resize_painting, stages
 
 ENV_RUN_ID = "STYLE_ZOO_RUN_ID"  # shared by DDP ranks that Lightning launches as subprocesses
 
@@ -126,12 +127,21 @@ class PreviewAtEnd(Callback):
 # ------------------------------------------------------------------------------------------------
 # assembly
 # ------------------------------------------------------------------------------------------------
+def staged(cfg: TrainConfig) -> bool:
+    """A time budget or a second stage: ``train.schedule`` drives the crops and the lr."""
+    return cfg.minutes is not None or bool(cfg.last_stage)
+
+
 def build_model(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, precision: str) -> FastStyle:
     model = FastStyle(
         style=style_meta, width=cfg.width, num_residual=cfg.num_residual, backbone=cfg.backbone, pooling=cfg.pooling,
         content_layers=cfg.content_layers, style_layers=cfg.style_layers, content_weight=cfg.content_weight,
-        style_weight=cfg.style_weight, tv_weight=cfg.tv_weight, image_size=cfg.image_size, style_size=cfg.style_size,
-        data=cfg.data, lr=cfg.lr, lr_schedule=cfg.lr_schedule, batch_size=cfg.batch_size, max_steps=cfg.max_steps,
+        style_weight=cfg.style_weight, tv_weight=cfg.tv_weight,
+        # the last stage's crop and painting: the stroke scale the trained network paints at
+        image_size=stages(cfg)[-1].image_size, style_size=stages(cfg)[-1].style_size,
+        schedule=describe(stages(cfg), cfg.minutes) if staged(cfg) else None,
+        data=cfg.data, lr=cfg.lr, lr_schedule="none" if staged(cfg) else cfg.lr_schedule,  # train.schedule sets the lr
+        batch_size=cfg.batch_size, max_steps=cfg.max_steps,
         seed=cfg.seed, precision=precision, channels_last=cfg.channels_last, image_every=cfg.image_every,
         log_every=cfg.log_every, style_image=style_image, photo_size=cfg.photo_size, init=cfg.init,
     )
@@ -145,7 +155,7 @@ def build_model(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, p
     return model
 
 
-def build_trainer(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> tuple[L.Trainer, Throughput]:
+def build_trainer(cfg: TrainConfig, run_dir: Path, progress: bool = True, painting=None) -> tuple[L.Trainer, Throughput]:
     accelerator = resolve_accelerator(cfg)
     precision = train_precision(cfg.precision, accelerator)
     devices = resolve_devices(cfg.devices)
@@ -159,6 +169,9 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> tup
         throughput,
         PreviewAtEnd(),
     ]
+    if staged(cfg):
+        seconds = None if cfg.minutes is None else 60 * cfg.minutes
+        callbacks.append(Schedule(stages(cfg), painting, cfg.max_steps, seconds, wall=lambda: throughput.wall))
     if progress:
         callbacks.append(StepRichBar() if sys.stderr.isatty() else StepTQDMBar(refresh_rate=max(1, cfg.log_every)))
     trainer = L.Trainer(
@@ -171,6 +184,22 @@ def build_trainer(cfg: TrainConfig, run_dir: Path, progress: bool = True) -> tup
         benchmark=False, deterministic=False,
     )
     return trainer, throughput
+
+
+def save_preview(model: FastStyle, path: Path) -> str | None:
+    """The held-out preview photos and the trained network's results (one row each) as a JPEG."""
+    from torchvision.utils import make_grid
+
+    from PIL import Image
+
+    grid = model.stylize_preview()
+    if grid is None:
+        return None
+    img = make_grid(grid.float().cpu().clamp(0, 1), nrow=len(model.preview), padding=2)  # (3, H, W)
+    tmp = path.with_name(path.name + ".part")
+    Image.fromarray(img.mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()).save(tmp, format="JPEG", quality=92)
+    os.replace(tmp, path)  # never a half-written preview
+    return str(path)
 
 
 def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: bool = False,
@@ -190,15 +219,19 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
         raise ConfigError(f"{run_dir}: nothing to resume (no checkpoints/last.ckpt)")
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    trainer, throughput = build_trainer(cfg, run_dir, progress=progress)
+    trainer, throughput = build_trainer(cfg, run_dir, progress=progress, painting=style_image if cfg.last_stage else None)
     precision = str(trainer.precision)
     accelerator = "cuda" if trainer.accelerator.__class__.__name__.lower().startswith("cuda") else "cpu"
     workers = cfg.num_workers if cfg.num_workers >= 0 else (0 if accelerator == "cpu" else min(8, (os.cpu_count() or 2) // max(1, trainer.num_devices)))
-    model = build_model(cfg, style_meta, style_image, precision)
+    plan = stages(cfg)
+    first = style_image if not cfg.last_stage else resize_painting(style_image, plan[0].style_size)
+    model = build_model(cfg, style_meta, first, precision)
     init_record = run_init_record(run_dir) if resume else (init or {}).get("record")  # kept in config.yaml across --resume
     if init is not None and not resume:
         model.net.load_state_dict(init["state"])  # copies into the (channels_last) parameters
-    data = ContentDataModule(cfg.data, image_size=cfg.image_size, batch_size=cfg.batch_size, total_steps=cfg.max_steps,
+    # a staged run's loader gives the largest crop and batch of its stages; the module takes its share
+    data = ContentDataModule(cfg.data, image_size=max(s.image_size for s in plan), batch_size=max(s.batch_size for s in plan),
+                             total_steps=cfg.max_steps,
                              seed=cfg.seed, num_workers=workers, preview_count=cfg.preview_count, streaming=cfg.streaming,
                              photo_size=cfg.photo_size)
     data.setup()
@@ -237,7 +270,7 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
         "steps": int(trainer.global_step),
         "wall_seconds": round(throughput.wall, 2),
         "images_per_s": round(throughput.images_per_s, 3),
-        "images_seen": int(trainer.global_step) * cfg.batch_size * trainer.world_size,
+        "images_seen": model.images_seen * trainer.world_size if model.images_seen else int(trainer.global_step) * cfg.batch_size * trainer.world_size,
         "hardware": hardware,
         "world_size": trainer.world_size,
         "precision": precision,
@@ -249,5 +282,6 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
     if init_record:  # what the warm start had already cost (zoo train --init), for the card
         summary["init"] = init_record
     if trainer.is_global_zero:
+        summary["preview"] = save_preview(model, run_dir / "preview.jpg")
         (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

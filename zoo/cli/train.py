@@ -9,6 +9,12 @@ import typer
 from .common import errors_as_exit, fail
 
 
+def _nearest(painting: str) -> tuple[str, float]:
+    from zoo.evaluation.nearest import nearest_model
+
+    return nearest_model(painting)
+
+
 def train(
     style: Annotated[Optional[str], typer.Option("--style", "-s", help="Named style (see configs/styles).")] = None,
     style_image: Annotated[Optional[Path], typer.Option("--style-image", help="Style image file.")] = None,
@@ -20,6 +26,9 @@ def train(
     checkpoint_every: Annotated[Optional[int], typer.Option(
         help="Steps between checkpoints (default: the preset's); a run stopped before its first one starts again with --resume.")] = None,
     max_time: Annotated[Optional[str], typer.Option(help="Stop after DD:HH:MM:SS (checkpoint kept).")] = None,
+    minutes: Annotated[Optional[float], typer.Option(
+        help="Time budget: the learning rate and crop stages are fitted to it and the run ends with a checkpoint "
+             "within it (default: the preset's; --steps is then only a cap).")] = None,
     content_weight: Annotated[Optional[float], typer.Option(help="Content weight (default: the style's recommendation).")] = None,
     style_weight: Annotated[Optional[str], typer.Option(
         help="Style weight (default: the style's recommendation); with --style a,b,c one for all or one per style, e.g. 5,4,2.")] = None,
@@ -45,9 +54,11 @@ def train(
     out: Annotated[Optional[Path], typer.Option(help="Folder of run directories (default: runs).")] = None,
     run_id: Annotated[Optional[str], typer.Option(help="Run directory name (default: STYLE-TIMESTAMP).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory from its last checkpoint.")] = None,
-    preset: Annotated[str, typer.Option(help="quick (CPU, ~15 min), default (paper recipe, GPU), builtin (the built-in models' "
-                                              "CPU recipe: six styles, long, resumable), finetune (their second stage: one style at 256 px "
-                                              "from --init NAME), or auto (quick on CPU, default on GPU).")] = "auto",
+    preset: Annotated[str, typer.Option(help="own (CPU, a painting of your own: warm start from the nearest zoo model, "
+                                              "a time budget), quick (CPU, minutes, from scratch), default (paper recipe, GPU), "
+                                              "builtin (the built-in models' CPU recipe: six styles, long, resumable), finetune (their "
+                                              "second stage: one style at 256 px from --init NAME), or auto (on a GPU default; on a "
+                                              "CPU own with --style-image, quick with --style).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a fast feed-forward network for one style (Johnson et al.) into a run directory."""
@@ -58,23 +69,16 @@ def train(
 
     if resume is None and (style is None) == (style_image is None):
         fail("give exactly one of --style NAME or --style-image PATH (or --resume RUN_DIR)", 2)
+    if init == "nearest" and style_image is None and resume is None:
+        fail("--init nearest needs --style-image (the painting to find the nearest zoo model for)", 2)
     with errors_as_exit():
-        if init == "nearest":
-            if style_image is None:
-                fail("--init nearest needs --style-image (the painting to find the nearest zoo model for)", 2)
-            from zoo.evaluation.nearest import nearest_model
-            from zoo.media.images import load_image
-
-            load_image(style_image)  # the user's file first: one line if it is not an image
-            init, d = nearest_model(style_image)
-            typer.echo(f"warm start from {init} (its painting's style distance to yours: {d:.3f})", err=True)
         summary = run_train(
             dict(style=style, style_image=None if style_image is None else str(style_image), data=data, image_size=image_size, style_size=style_size,
-                 photo_size=photo_size, init=init, batch_size=batch_size, max_steps=steps, checkpoint_every=checkpoint_every, max_time=max_time, content_weight=content_weight,
+                 photo_size=photo_size, init=init, batch_size=batch_size, max_steps=steps, checkpoint_every=checkpoint_every, max_time=max_time, minutes=minutes, content_weight=content_weight,
                  style_weight=style_weight, tv_weight=tv_weight, lr=lr, width=width, devices=devices, num_nodes=num_nodes,
                  strategy=strategy, accelerator=accelerator, precision=precision, channels_last=channels_last, compile=compile,
                  streaming=streaming, seed=seed, out=None if out is None else str(out), run_id=run_id),
-            style_inputs=training_inputs, from_model=warm_source,
+            style_inputs=training_inputs, from_model=warm_source, nearest=_nearest,
             preset=preset, resume=resume, progress=not quiet, before_fit=quiet_lightning,
             notice=lambda m: typer.echo(m, err=True),
         )
@@ -83,3 +87,6 @@ def train(
         typer.echo(f"trained {summary['run_dir']}: {summary['steps']} steps in {summary['wall_seconds']:.0f} s "
                    f"({summary['images_per_s']:.2f} images/s, {summary['precision']}); loss {t.get('total', 0):.4g} "
                    f"(content {t.get('content', 0):.4g}, style {t.get('style', 0):.4g}, tv {t.get('tv', 0):.4g})")
+        if summary.get("preview"):
+            typer.echo(f"preview: {summary['preview']} (held-out photos, then the trained network's results)")
+        typer.echo(f"publish: zoo publish {summary['run_dir']} --name NAME")

@@ -72,6 +72,7 @@ def front_matter(name: str, info: dict) -> dict:
         "stroke_scale": {"trained_crop": cfg.get("image_size"), "style_size": cfg.get("style_size")},
         "batch_size": cfg.get("batch_size"),
         "lr": cfg.get("lr"),
+        **({"schedule": cfg["schedule"]} if cfg.get("schedule") else {}),
         "steps": train.get("steps", cfg.get("max_steps")),
         "images_seen": train.get("images_seen"),
         "family": cfg.get("family"),
@@ -121,6 +122,7 @@ def render(name: str, info: dict, sample_file: str | None = None) -> str:
         f"- Image size {fm['image_size']}, style size {fm['style_size']}, batch {fm['batch_size']}, "
         f"{fm['steps']} steps, {fm['precision']} on {fm['hardware']}"
         + (f", {fm['wall_time_s'] / 60:.1f} min" if isinstance(fm["wall_time_s"], (int, float)) else ""),
+        *([f"- Stages: {fm['schedule']}"] if fm.get("schedule") else []),
     ]
     fam = fm.get("family")
     if fam:

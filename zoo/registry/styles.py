@@ -222,7 +222,7 @@ def _one_style(cfg: TrainConfig, name: str | None):
         meta = {"name": path.stem, "title": path.stem, "artist": "", "file": path.name,
                 "sha256": sha256_file(path) if path.is_file() else ""}
         recs = untuned_weights(cfg.style_size)
-    return meta, load_image(path, cfg.style_size), recs
+    return meta, load_image(path, cfg.painting_size()), recs
 
 
 def untuned_weights(style_size: int) -> dict:

@@ -1,0 +1,147 @@
+"""Your own painting, as a new user would: `zoo train --style-image P --data D` (no other flag) then
+`zoo publish`, timed, and the published model against `zoo stylize --style-image P` (Gatys, its
+defaults) on the same demo photos at 512 px. Not a test: it prints a table (and a figure).
+
+    ONEDNN_MAX_CPU_ISA=AVX2 python bench/own_style.py                  # cafe_terrace, tahiti, woman_with_hat
+    python bench/own_style.py --paintings tahiti --figure docs/own-style.jpg
+    python bench/own_style.py --keep out/own                           # runs and zoo kept there (resumable)
+
+Paintings: ``../shared/assets/styles/<name>.jpg``, none of them a built-in's. Photos: the demo photos
+(``../shared/assets/photos``), none in ``photos-1k``. Each train and publish runs in a fresh process,
+as the user's would; Gatys results are cached on disk (minutes a photo; see ``quality.gatys_fn``).
+Goals (issue 22): train + publish <= 15 min; style d <= 1.3x Gatys', content d <= 1.1x Gatys',
+layout SSIM >= 0.6, black <= 0.1 %.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality import ASSETS, gatys_fn, held_out_photos  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PAINTINGS = ("cafe_terrace", "tahiti", "woman_with_hat")
+
+
+def zoo(*args: str) -> float:
+    """Run the `zoo` CLI in a fresh process (as a user would); its wall seconds."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "zoo.cli", *args], cwd=ROOT, check=True)
+    return time.perf_counter() - t0
+
+
+def train_and_publish(painting: Path, work: Path, data: str) -> dict:
+    name = painting.stem
+    run, store = work / "runs" / name, work / "zoo"
+    done = work / f"{name}.json"
+    if done.is_file():  # measured already (--keep): reuse
+        return json.loads(done.read_text())
+    train_s = zoo("train", "--style-image", str(painting), "--data", data, "--out", str(run.parent), "--run-id", name)
+    publish_s = zoo("publish", str(run), "--name", name.replace("_", "-"), "--zoo", str(store), "--no-sample")
+    out = {"train_s": train_s, "publish_s": publish_s, "ref": f"{name.replace('_', '-')}@1", "zoo": str(store)}
+    done.write_text(json.dumps(out))
+    return out
+
+
+def model_fn(ref: str, store: str):
+    import zoo as zoo_api
+
+    model = zoo_api.load(ref, zoo=store)
+    outs = []
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        y = model.tensor(x)
+        outs.append(y)
+        return y
+
+    return fn, outs
+
+
+def collect(fn):
+    outs = []
+
+    def run(x):
+        y = fn(x)
+        outs.append(y)
+        return y
+
+    return run, outs
+
+
+def row_images(tensors, h: int) -> list[Image.Image]:
+    ims = [Image.fromarray(t[0].float().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).numpy()) for t in tensors]
+    return [im.resize((round(im.width * h / im.height), h), Image.LANCZOS) for im in ims]
+
+
+def figure(path: Path, rows: list[tuple[Path, torch.Tensor, torch.Tensor, torch.Tensor]], h: int = 256) -> None:
+    """One row per painting: painting | photo | 15-min model | Gatys."""
+    from zoo.media.images import load_image
+
+    lines = [row_images([load_image(p, 512), x, ours, gat], h) for p, x, ours, gat in rows]
+    width = max(sum(im.width for im in line) + 8 * (len(line) - 1) for line in lines)
+    fig = Image.new("RGB", (width, len(lines) * (h + 8) - 8), "white")
+    for r, line in enumerate(lines):
+        x = 0
+        for im in line:
+            fig.paste(im, (x, r * (h + 8)))
+            x += im.width + 8
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.save(path, quality=88)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--paintings", default=",".join(PAINTINGS), help="names in ../shared/assets/styles")
+    ap.add_argument("--data", default=str(ASSETS / "photos-1k" / "train"))
+    ap.add_argument("--photos", type=int, default=6, help="demo photos to measure on")
+    ap.add_argument("--keep", type=Path, help="keep runs and zoo here (a rerun reuses what is measured)")
+    ap.add_argument("--figure", type=Path, help="painting | photo | model | Gatys, one row a painting (JPEG)")
+    ap.add_argument("--figure-photo", default="chicago", help="the demo photo the figure shows")
+    args = ap.parse_args()
+
+    from zoo.evaluation.metrics import metrics_for
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="own-style-"))
+    work.mkdir(parents=True, exist_ok=True)
+    photos = held_out_photos(None, args.photos)
+    table, fig_rows = [], []
+    for name in args.paintings.split(","):
+        painting = ASSETS / "styles" / f"{name}.jpg"
+        t = train_and_publish(painting, work, args.data)
+        ours_fn, ours = model_fn(t["ref"], t["zoo"])
+        gat_fn, gat = collect(gatys_fn(None, painting, 512, label=name))
+        m = metrics_for(ours_fn, photos, painting, size=512, per_photo=True)
+        g = metrics_for(gat_fn, photos, painting, size=512, per_photo=True)
+        table.append((name, t, m, g))
+        i = next((k for k, p in enumerate(photos) if p.stem == args.figure_photo), 0)
+        from zoo.media.images import load_image
+
+        fig_rows.append((painting, load_image(photos[i], 512), ours[i], gat[i]))
+        print(f"{name}: train {t['train_s']:.0f} s + publish {t['publish_s']:.0f} s; ours {m['style_distance']:.3f} / "
+              f"{m['content_distance']:.3f}, Gatys {g['style_distance']:.3f} / {g['content_distance']:.3f}", flush=True)
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    print(f"\n{len(photos)} demo photos at 512 px; {cpu}, {torch.get_num_threads()} threads\n")
+    print("| painting | train + publish | style d (x Gatys) | content d (x Gatys) | layout SSIM (Gatys) | black max |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, t, m, g in table:
+        total = t["train_s"] + t["publish_s"]
+        print(f"| {name} | {total / 60:.1f} min ({t['train_s']:.0f} + {t['publish_s']:.0f} s) "
+              f"| {m['style_distance']:.3f} ({m['style_distance'] / g['style_distance']:.2f}x) "
+              f"| {m['content_distance']:.3f} ({m['content_distance'] / g['content_distance']:.2f}x) "
+              f"| {m['layout_ssim']:.2f} ({g['layout_ssim']:.2f}) | {100 * m['black_max']:.3f} % |")
+    if args.figure:
+        figure(args.figure, fig_rows)
+        print(f"\nfigure: {args.figure} (painting | photo | zoo train model | Gatys)")
+
+
+if __name__ == "__main__":
+    main()

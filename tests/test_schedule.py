@@ -1,0 +1,102 @@
+"""Staged runs and time budgets (train.schedule): `zoo train --minutes`, a preset's `last_stage`."""
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+from hypothesis import given, settings, strategies as st
+from PIL import Image
+from typer.testing import CliRunner
+
+from conftest import PHOTOS_1K, STYLES
+from lit_modules.errors import ConfigError
+from train.config import build_config
+from train.schedule import describe, lr_at, resize_painting, stage_at, stages
+from zoo.cli import app
+
+VAL = str(PHOTOS_1K / "val")
+TWO = {"at": 0.5, "image_size": 48, "style_size": 96, "batch_size": 1, "lr": 1e-4}
+
+
+def plan_of(**kw):
+    return stages(build_config("quick", style="starry", **kw))
+
+
+@given(at=st.floats(0.05, 0.95), lr1=st.floats(1e-5, 1e-1), lr2=st.floats(1e-5, 1e-1),
+       a=st.floats(0, 1), b=st.floats(0, 1))
+@settings(max_examples=200, deadline=None)
+def test_each_stage_decays_its_own_lr_from_its_start_to_one_percent(at, lr1, lr2, a, b):
+    plan = plan_of(lr=lr1, last_stage={"at": at, "lr": lr2})
+    lo, hi = sorted((a, b))
+    if stage_at(plan, lo) == stage_at(plan, hi):  # within a stage the lr never rises
+        assert lr_at(plan, hi) <= lr_at(plan, lo) * (1 + 1e-9)
+    assert lr_at(plan, 0) == pytest.approx(lr1) and lr_at(plan, at) == pytest.approx(lr2)
+    assert lr_at(plan, 1) == pytest.approx(0.01 * lr2)
+    assert lr_at(plan, at - 1e-9) == pytest.approx(0.01 * lr1, rel=1e-3)
+
+
+def test_a_bad_last_stage_is_one_line_naming_it():
+    for bad, word in (({"image_size": 64}, "'at'"), ({"at": 1.0}, "between 0 and 1"), ({"at": 0.5, "lr": 0}, "lr"),
+                      ({"at": 0.5, "image_size": 8}, "image_size"), ({"at": 0.5, "crop": 3}, "takes only")):
+        with pytest.raises(ConfigError, match=word):
+            build_config("quick", style="starry", last_stage=bad).check()
+    with pytest.raises(ConfigError, match="minutes"):
+        build_config("quick", style="starry", minutes=-1).check()
+
+
+def test_resize_painting_shrinks_only():
+    p = torch.rand(1, 3, 90, 60)
+    assert resize_painting(p, 45).shape[-2:] == (45, 30) and resize_painting(p, 500) is p
+    assert [x.shape[-2:] for x in resize_painting([p, p], 30)] == [(30, 20)] * 2
+
+
+def test_a_second_stage_trains_on_its_own_crop_batch_and_painting(tmp_path):
+    """Six steps, the last three in the second stage: its batch (1 of the loader's 2), its crop
+    and the Gram targets of the painting at its size end up in the checkpoint."""
+    from lit_modules.losses import PerceptualLoss
+    from train.run import run_train
+    from zoo.media.images import load_image
+    from zoo.registry.styles import training_inputs
+
+    over = dict(style="starry", data=VAL, image_size=32, style_size=64, batch_size=2, width=0.25, max_steps=6,
+                last_stage=TWO, precision="fp32", out=str(tmp_path), run_id="s")
+    summary = run_train(over, training_inputs, preset="quick", progress=False)
+    assert summary["steps"] == 6 and summary["images_seen"] == 3 * 2 + 3 * 1
+    ckpt = torch.load(tmp_path / "s" / "checkpoints" / "last.ckpt", weights_only=True)
+    hp = ckpt["hyper_parameters"]
+    assert hp["image_size"] == 48 and hp["style_size"] == 96 and "48 px crops" in hp["schedule"]
+    loss = PerceptualLoss(style=hp["style_layers"], backbone=hp["backbone"])
+    loss.set_style([load_image(STYLES / "starry_night.jpg", 96)])
+    small = PerceptualLoss(style=hp["style_layers"], backbone=hp["backbone"])
+    small.set_style([load_image(STYLES / "starry_night.jpg", 64)])
+    for layer in hp["style_layers"]:  # the stage-2 painting's targets, not the first stage's
+        saved = ckpt["state_dict"][f"loss.style_loss.target_{layer}"].float().reshape(loss.style_loss.target(layer).shape)
+        torch.testing.assert_close(saved, loss.style_loss.target(layer), rtol=1e-3, atol=1e-6)
+        assert not torch.allclose(saved, small.style_loss.target(layer), rtol=1e-2, atol=1e-5)
+    assert Image.open(summary["preview"]).size[0] > 48
+
+
+def test_minutes_stops_within_the_budget_with_a_checkpoint_and_says_how_to_publish(tmp_path):
+    r = CliRunner().invoke(app, ["train", "--style-image", str(STYLES / "tahiti.jpg"), "--data", VAL, "--minutes", "0.15",
+                                 "--preset", "quick", "--image-size", "32", "--style-size", "64", "--width", "0.25", "--steps", "100000",
+                                 "--precision", "fp32", "--quiet", "--out", str(tmp_path), "--run-id", "m"])
+    assert r.exit_code == 0, r.output
+    run = tmp_path / "m"
+    summary = yaml.safe_load((run / "summary.json").read_text())
+    assert 1 < summary["steps"] < 100000 and summary["wall_seconds"] <= 9 + 3  # the budget, plus one step's slack
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert f"zoo publish {run}" in r.output and f"preview: {run / 'preview.jpg'}" in r.output
+    assert Image.open(run / "preview.jpg").format == "JPEG"
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["minutes"] == 0.15 and "0.15 min" in describe(stages(build_config("quick", style="x", minutes=0.15)), 0.15)
+
+
+def test_a_painting_of_your_own_gets_the_own_recipe_on_a_cpu(tmp_path):
+    """No flag but --style-image (and a tiny crop to keep this short): warm start from the nearest
+    zoo model, a time budget and a second, larger stage, all recorded in the run's config."""
+    r = CliRunner().invoke(app, ["train", "--style-image", str(STYLES / "tahiti.jpg"), "--data", VAL, "--steps", "1",
+                                 "--image-size", "32", "--style-size", "64", "--quiet", "--out", str(tmp_path), "--run-id", "o"])
+    assert r.exit_code == 0, r.output
+    cfg = yaml.safe_load((tmp_path / "o" / "config.yaml").read_text())
+    assert cfg["preset"] == "own" and cfg["minutes"] > 0 and cfg["last_stage"]["image_size"] > 32
+    assert "warm start from" in r.output and "@" in cfg["init"] and "calibrated" in r.output
