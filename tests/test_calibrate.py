@@ -30,7 +30,7 @@ def test_calibration_gives_the_named_styles_their_own_weights_back():
 
 def test_train_on_a_painting_records_its_calibrated_weight(tmp_path):
     common = ["train", "--style-image", str(STYLES / "tahiti.jpg"), "--data", VAL, "--image-size", "48", "--style-size", "64",
-              "--width", "0.25", "--steps", "1", "--precision", "fp32", "--quiet", "--out", str(tmp_path)]
+              "--width", "0.25", "--steps", "1", "--precision", "fp32", "--quiet", "--out", str(tmp_path), "--preset", "quick"]
     r = CliRunner().invoke(app, [*common, "--run-id", "a"])
     assert r.exit_code == 0, r.output
     cfg = yaml.safe_load((tmp_path / "a" / "config.yaml").read_text())

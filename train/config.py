@@ -48,6 +48,9 @@ class TrainConfig:
     content_weight: float | None = None  # None: the named style's recommendation (else 1.0)
     style_weight: float | list | None = None  # a list: one weight per style (--style a,b,c)
     tv_weight: float | None = None
+    # a painting nobody tuned: style weight = gain x K / S0 (train.calibrate); a warm-started run
+    # keeps more of the photo than one from scratch, so the own preset paints harder (bench/own_style.py)
+    calibration_gain: float = 1.0
     # optimisation
     lr: float = 1e-3
     lr_schedule: str = "none"  # none | cosine | step (x0.1 at 2/3 of the run)
@@ -103,6 +106,8 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"unknown lr schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
         check_train_precision(self.precision)
+        if not (0 < self.calibration_gain <= 100):
+            raise ConfigError(f"calibration gain must be > 0 (and at most 100), got {self.calibration_gain}")
         if self.minutes is not None and not (0 < self.minutes <= 60 * 24 * 30):
             raise ConfigError(f"minutes must be > 0 (and at most 30 days), got {self.minutes}")
         if self.last_stage:

@@ -35,6 +35,12 @@ class _ResumeAware:
 
 
 class StepTQDMBar(_ResumeAware, TQDMProgressBar):
+    def set_total(self, total: int) -> None:
+        """A time-budgeted run's bar: the steps the budget is now expected to hold (not max_steps)."""
+        bar = getattr(self, "_train_progress_bar", None)
+        if bar is not None:
+            bar.total = total
+
     def _resumed_at(self, done: int, total: int) -> None:
         bar = self.train_progress_bar
         bar.total, bar.n, bar.initial = total, done, done  # tqdm's rate is (n - initial) / elapsed: this leg's
@@ -42,6 +48,10 @@ class StepTQDMBar(_ResumeAware, TQDMProgressBar):
 
 
 class StepRichBar(_ResumeAware, RichProgressBar):
+    def set_total(self, total: int) -> None:
+        if self.progress is not None and self.train_progress_bar_id is not None:
+            self.progress.update(self.train_progress_bar_id, total=total)
+
     def _resumed_at(self, done: int, total: int) -> None:
         if self.progress is not None and self.train_progress_bar_id is not None:
             self.progress.update(self.train_progress_bar_id, total=total, completed=done)

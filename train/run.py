@@ -88,9 +88,11 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
         from .schedule import resize_painting
 
         found = calibrate(cfg, resize_painting(image, cfg.style_size), references)  # at the first stage's size
+        if cfg.calibration_gain != 1.0:
+            found = {**found, "gain": cfg.calibration_gain, "style_weight": round(found["style_weight"] * cfg.calibration_gain, 4)}
         recommended = {**recommended, "style_weight": found["style_weight"]}
         meta = {**meta, "calibration": found}  # kept in config.yaml and the card
-        notice(f"style weight {found['style_weight']:g} for this painting (calibrated: K {found['k']:g} / S0 {found['s0']:g}; "
+        notice(f"style weight {found['style_weight']:g} for this painting (calibrated: {found.get('gain', 1):g} x K {found['k']:g} / S0 {found['s0']:g}; "
                "--style-weight sets it)")
     cfg = resolve_weights(cfg, recommended)
     names = [m["name"] for m in meta] if isinstance(meta, list) else [meta["name"]]

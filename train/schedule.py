@@ -5,18 +5,16 @@ A run has one stage (the preset's crop and lr) or two: ``last_stage`` in the con
 larger crop and painting partway through. Each stage decays its own lr with a cosine to 1 %. With a
 time budget the run's progress is its wall time over the budget (earlier legs of a resumed run
 included), so the same schedule fits whatever this machine manages in that time, and the run stops
-with a checkpoint before the budget is spent.
+with a checkpoint before the budget is spent (``train.trainer.Schedule``, the callback that applies
+this plan; this module imports no Lightning, so the CLI's checks stay fast).
 """
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.callbacks import Callback
 
 
 @dataclass(frozen=True)
@@ -69,50 +67,3 @@ def resize_painting(painting, long_side: int):
         return painting
     return F.interpolate(painting, size=(max(1, round(h * k)), max(1, round(w * k))), mode="bilinear",
                          antialias=True, align_corners=False).clamp(0, 1)
-
-
-class Schedule(Callback):
-    """Sets each step's stage (the module's crop, batch and Gram targets) and learning rate, and
-    with a time budget stops the run before the budget is spent (the time left is in the bar)."""
-
-    def __init__(self, plan: list[Stage], painting, max_steps: int, seconds: float | None = None,
-                 wall: Callable[[], float] | None = None) -> None:
-        self.plan, self.painting, self.max_steps, self.seconds = plan, painting, max_steps, seconds
-        self.wall = wall or time.perf_counter
-        self.current: int | None = None
-        self.step_s: float | None = None  # recent seconds per step (the stop decision looks one step ahead)
-        self._t: float | None = None
-        self._timed: int | None = None  # the stage of the steps step_s averages
-
-    def progress(self, trainer) -> float:
-        if self.seconds:
-            return min(1.0, self.wall() / self.seconds)
-        return min(1.0, trainer.global_step / max(1, self.max_steps))
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        frac = self.progress(trainer)
-        i = stage_at(self.plan, frac)
-        if i != self.current:
-            self.enter(pl_module, i)
-        for group in trainer.optimizers[0].param_groups:
-            group["lr"] = lr_at(self.plan, frac)
-        if self.seconds:
-            pl_module.log("min left", max(0.0, self.seconds - self.wall()) / 60, prog_bar=True, logger=False, batch_size=1)
-        self._t = time.perf_counter()
-
-    def enter(self, pl_module, i: int) -> None:
-        s, first = self.plan[i], self.current is None
-        self.current = i
-        pl_module.train_size, pl_module.train_batch = s.image_size, s.batch_size
-        if self.painting is not None and (not first or len(self.plan) > 1):
-            image = resize_painting(self.painting, s.style_size)
-            pl_module.set_style_image([i.to(pl_module.device) for i in image] if isinstance(image, list) else image.to(pl_module.device))
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
-        if self._t is None:
-            return
-        dt = time.perf_counter() - self._t
-        fresh = self.step_s is None or self._timed != self.current  # a larger crop: the old average is stale
-        self.step_s, self._timed = (dt if fresh else 0.8 * self.step_s + 0.2 * dt), self.current
-        if self.seconds and self.wall() + self.step_s > self.seconds:
-            trainer.should_stop = True  # the next step would overrun: stop now, checkpoint kept

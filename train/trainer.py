@@ -16,6 +16,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import lightning as L
 import torch
@@ -31,7 +32,7 @@ from .config import TrainConfig
 from .runs import latest_checkpoint, run_init_record
 from .data import ContentDataModule, check_source
 from .progress import StepRichBar, StepTQDMBar
-from .schedule import Schedule, describe, resize_painting, stages
+from .schedule import Stage, describe, lr_at, resize_painting, stage_at, stages
 
 ENV_RUN_ID = "STYLE_ZOO_RUN_ID"  # shared by DDP ranks that Lightning launches as subprocesses
 
@@ -117,6 +118,59 @@ class Throughput(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.wall_before = float(state.get("wall_seconds", 0.0))
+
+
+class Schedule(Callback):
+    """Sets each step's stage (the module's crop, batch and Gram targets) and learning rate, and
+    with a time budget stops the run before the budget is spent (the time left is in the bar)."""
+
+    def __init__(self, plan: list[Stage], painting, max_steps: int, seconds: float | None = None,
+                 wall: Callable[[], float] | None = None) -> None:
+        self.plan, self.painting, self.max_steps, self.seconds = plan, painting, max_steps, seconds
+        self.wall = wall or time.perf_counter
+        self.current: int | None = None
+        self.step_s: float | None = None  # recent seconds per step (the stop decision looks one step ahead)
+        self._t: float | None = None
+        self._timed: int | None = None  # the stage of the steps step_s averages
+
+    def progress(self, trainer) -> float:
+        if self.seconds:
+            return min(1.0, self.wall() / self.seconds)
+        return min(1.0, trainer.global_step / max(1, self.max_steps))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        frac = self.progress(trainer)
+        i = stage_at(self.plan, frac)
+        if i != self.current:
+            self.enter(pl_module, i)
+        for group in trainer.optimizers[0].param_groups:
+            group["lr"] = lr_at(self.plan, frac)
+        if self.seconds:
+            pl_module.log("min left", max(0.0, self.seconds - self.wall()) / 60, prog_bar=True, logger=False, batch_size=1)
+        self._t = time.perf_counter()
+
+    def enter(self, pl_module, i: int) -> None:
+        s, first = self.plan[i], self.current is None
+        self.current = i
+        pl_module.train_size, pl_module.train_batch = s.image_size, s.batch_size
+        if self.painting is not None and (not first or len(self.plan) > 1):
+            image = resize_painting(self.painting, s.style_size)
+            pl_module.set_style_image([i.to(pl_module.device) for i in image] if isinstance(image, list) else image.to(pl_module.device))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        if self._t is None:
+            return
+        dt = time.perf_counter() - self._t
+        fresh = self.step_s is None or self._timed != self.current  # a larger crop: the old average is stale
+        self.step_s, self._timed = (dt if fresh else 0.8 * self.step_s + 0.2 * dt), self.current
+        if not self.seconds:
+            return
+        left = self.seconds - self.wall()
+        if left < self.step_s:
+            trainer.should_stop = True  # the next step would overrun: stop now, checkpoint kept
+        bar = trainer.progress_bar_callback
+        if hasattr(bar, "set_total"):  # the bar counts to the steps the time left holds, not to max_steps
+            bar.set_total(trainer.global_step + max(0, int(left / self.step_s)))
 
 
 class PreviewAtEnd(Callback):
