@@ -182,3 +182,16 @@ def test_bad_data_gives_one_clear_line(tmp_path):
 def test_exactly_one_style_source_is_required():
     result = CliRunner().invoke(app, ["train", "--data", str(TRAIN)])
     assert result.exit_code == 2 and "--style" in result.output
+
+
+def test_ddp_ranks_share_one_time_budget(tmp_path):
+    """--minutes under DDP: rank 0's clock sets every rank's lr and stop, so the replicas stay one
+    network and stop at the same step (ranks that disagreed would hang in the next all-reduce)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "zoo.cli", "train", "--style", "starry", *TINY, "--minutes", "0.1", "--steps", "100000",
+           "--accelerator", "cpu", "--precision", "fp32", "--devices", "2", "--strategy", "ddp", "--batch-size", "1",
+           "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=400)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((run_dir(tmp_path) / "summary.json").read_text())
+    assert summary["world_size"] == 2 and 1 < summary["steps"] < 100000

@@ -134,8 +134,8 @@ class Schedule(Callback):
         self._timed: int | None = None  # the stage of the steps step_s averages
 
     def progress(self, trainer) -> float:
-        if self.seconds:
-            return min(1.0, self.wall() / self.seconds)
+        if self.seconds:  # rank 0's clock for every rank: one lr and one stage, or the replicas drift apart
+            return trainer.strategy.broadcast(min(1.0, self.wall() / self.seconds), src=0)
         return min(1.0, trainer.global_step / max(1, self.max_steps))
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
@@ -166,7 +166,7 @@ class Schedule(Callback):
         if not self.seconds:
             return
         left = self.seconds - self.wall()
-        if left < self.step_s:
+        if trainer.strategy.broadcast(left < self.step_s, src=0):  # every rank stops at the same step
             trainer.should_stop = True  # the next step would overrun: stop now, checkpoint kept
         bar = trainer.progress_bar_callback
         if hasattr(bar, "set_total"):  # the bar counts to the steps the time left holds, not to max_steps
