@@ -52,21 +52,8 @@ def train_and_publish(painting: Path, work: Path, data: str) -> dict:
     return out
 
 
-def model_fn(ref: str, store: str):
-    import zoo as zoo_api
-
-    model = zoo_api.load(ref, zoo=store)
-    outs = []
-
-    def fn(x: torch.Tensor) -> torch.Tensor:
-        y = model.tensor(x)
-        outs.append(y)
-        return y
-
-    return fn, outs
-
-
 def collect(fn):
+    """``fn`` that also keeps every output (for the figure)."""
     outs = []
 
     def run(x):
@@ -108,7 +95,9 @@ def main() -> None:
     ap.add_argument("--figure-photo", default="chicago", help="the demo photo the figure shows")
     args = ap.parse_args()
 
+    import zoo as zoo_api
     from zoo.evaluation.metrics import metrics_for
+    from zoo.media.images import load_image
 
     work = args.keep or Path(tempfile.mkdtemp(prefix="own-style-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -117,14 +106,12 @@ def main() -> None:
     for name in args.paintings.split(","):
         painting = ASSETS / "styles" / f"{name}.jpg"
         t = train_and_publish(painting, work, args.data)
-        ours_fn, ours = model_fn(t["ref"], t["zoo"])
+        ours_fn, ours = collect(zoo_api.load(t["ref"], zoo=t["zoo"]).tensor)
         gat_fn, gat = collect(gatys_fn(None, painting, 512, label=name))
         m = metrics_for(ours_fn, photos, painting, size=512, per_photo=True)
         g = metrics_for(gat_fn, photos, painting, size=512, per_photo=True)
         table.append((name, t, m, g))
         i = next((k for k, p in enumerate(photos) if p.stem == args.figure_photo), 0)
-        from zoo.media.images import load_image
-
         fig_rows.append((painting, load_image(photos[i], 512), ours[i], gat[i]))
         print(f"{name}: train {t['train_s']:.0f} s + publish {t['publish_s']:.0f} s; ours {m['style_distance']:.3f} / "
               f"{m['content_distance']:.3f}, Gatys {g['style_distance']:.3f} / {g['content_distance']:.3f}", flush=True)

@@ -15,6 +15,7 @@ import torch
 from lit_modules.errors import ConfigError
 
 from .config import TrainConfig, build_config, load_run_config, parse_floats, resolve_weights
+from .schedule import resize_painting
 from .warmstart import WarmSource, init_state
 
 # cfg -> (style metadata, style image (1, 3, H, W), recommended weights); lists of the first two
@@ -85,8 +86,6 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
     recommended = dict(recommended or {})
     references = recommended.pop("calibrate", None)
     if cfg.style_weight is None and references:  # a painting nobody tuned: the named styles' balance
-        from .schedule import resize_painting
-
         found = calibrate(cfg, resize_painting(image, cfg.style_size), references)  # at the first stage's size
         if cfg.calibration_gain != 1.0:
             found = {**found, "gain": cfg.calibration_gain, "style_weight": round(found["style_weight"] * cfg.calibration_gain, 4)}

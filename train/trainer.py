@@ -150,12 +150,14 @@ class Schedule(Callback):
         self._t = time.perf_counter()
 
     def enter(self, pl_module, i: int) -> None:
-        s, first = self.plan[i], self.current is None
+        s = self.plan[i]
         self.current = i
         pl_module.train_size, pl_module.train_batch = s.image_size, s.batch_size
-        if self.painting is not None and (not first or len(self.plan) > 1):
+        # Stage 0's targets come with the model (or the checkpoint of a run resumed in stage 0);
+        # a later stage computes its own once, on entering it (also when a resumed run starts there).
+        if self.painting is not None and i > 0:
             image = resize_painting(self.painting, s.style_size)
-            pl_module.set_style_image([i.to(pl_module.device) for i in image] if isinstance(image, list) else image.to(pl_module.device))
+            pl_module.set_style_image([p.to(pl_module.device) for p in (image if isinstance(image, list) else [image])])
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
         if self._t is None:
