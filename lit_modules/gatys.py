@@ -187,8 +187,19 @@ def fit_size(x: torch.Tensor, long_side: int) -> torch.Tensor:
     return F.interpolate(x, size=hw, mode="bicubic", align_corners=False, antialias=s < 1).clamp(0, 1)
 
 
+def content_weights(cfg: GatysConfig, hold_layout: bool) -> dict[str, float]:
+    """Content layer weights at one scale: the photo's features, plus the layout term
+    (``layout_layers`` x ``layout_weight``) while ``hold_layout`` -- every scale but the last."""
+    weights = {k: cfg.content_weight * v for k, v in cfg.content_layers.items()}
+    if cfg.layout_weight > 0:
+        for k, v in cfg.layout_layers.items():
+            weights[k] = weights.get(k, 0.0) + (cfg.layout_weight * v if hold_layout else 0.0)
+    return weights
+
+
 def build_loss(cfg: GatysConfig) -> PerceptualLoss:
-    content = {k: cfg.content_weight * v for k, v in cfg.content_layers.items()}
+    """The last scale's loss (the one reported); ``stylize`` holds the layout before it."""
+    content = content_weights(cfg, hold_layout=False)
     style = {k: cfg.style_weight * v for k, v in cfg.style_layers.items()}
     return PerceptualLoss(content=content, style=style, tv=cfg.tv_weight, backbone=cfg.backbone, pooling=cfg.pooling)
 
@@ -257,6 +268,7 @@ def stylize(
             image = F.interpolate(image, size=target.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
         if on_stage:
             on_stage(i + 1, len(sizes), *target.shape[-2:])
+        loss.content_loss.weights = content_weights(cfg, hold_layout=i < len(sizes) - 1)
         loss.set_content(target)
         if cfg.style_per_scale:
             # The painting at the same scale as the image: brush strokes keep their size relative to

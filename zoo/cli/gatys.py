@@ -26,6 +26,7 @@ def stylize(
     content_weight: Annotated[Optional[float], typer.Option(help="Content weight (default: the style's recommendation).")] = None,
     style_weight: Annotated[Optional[float], typer.Option(help="Style weight (default: the style's recommendation).")] = None,
     tv_weight: Annotated[Optional[float], typer.Option(help="Total-variation weight (default: the style's recommendation).")] = None,
+    layout_weight: Annotated[Optional[float], typer.Option(help="Weight of the shallow content term that holds the photo's layout at every scale but the last (0: off; default: the style's recommendation).")] = None,
     style_scale: Annotated[float, typer.Option(help="Style image size relative to the output.")] = _G.style_scale,
     preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the photo's colours; transfer luminance only.")] = False,
     init: Annotated[str, typer.Option(help="content, noise, or an image path.")] = _G.init,
@@ -49,7 +50,7 @@ def stylize(
         report = run_stylize(
             content=content, output=output, style=style, style_images=style_image or [], style_weights=style_weights,
             overrides=dict(size=size, steps=steps, min_steps=min_steps, min_size=min_size, optimizer=optimizer, content_weight=content_weight,
-                           style_weight=style_weight, tv_weight=tv_weight, style_scale=style_scale, preserve_color=preserve_color,
+                           style_weight=style_weight, tv_weight=tv_weight, layout_weight=layout_weight, style_scale=style_scale, preserve_color=preserve_color,
                            seed=seed, precision=precision),
             init=init, device=resolve_device(device), overwrite_input=overwrite_input, progress=not quiet,
             on_stage=None if quiet else lambda i, n, h, w: typer.echo(f"scale {i}/{n}: {w}x{h}", err=True),
