@@ -51,5 +51,16 @@ def test_init_nearest_starts_from_the_zoo_model_with_the_nearest_painting(tmp_pa
     assert "warm start from wave@" in r.output  # the painting itself is the built-in wave's
     cfg = yaml.safe_load((tmp_path / "n" / "config.yaml").read_text())
     assert cfg["init"].startswith("wave@") and cfg["init_record"]["from"].startswith("wave@")
-    r = CliRunner().invoke(app, ["train", "--style", "wave", "--data", VAL, "--init", "nearest"])
-    assert r.exit_code == 2 and "--init nearest needs --style-image" in r.output
+    r = CliRunner().invoke(app, ["train", "--style", "wave,udnie", "--data", VAL, "--init", "nearest"])
+    assert r.exit_code == 2 and "--init nearest needs --style-image or one --style" in r.output
+
+
+def test_init_nearest_for_a_named_style_passes_over_its_own_models(tmp_path):
+    # wave's own models are the nearest to wave's painting: learning wave afresh starts elsewhere
+    r = CliRunner().invoke(app, ["train", "--style", "wave", "--data", VAL, "--init", "nearest",
+                                 "--image-size", "48", "--style-size", "64", "--steps", "1", "--precision", "fp32",
+                                 "--quiet", "--out", str(tmp_path), "--run-id", "n"])
+    assert r.exit_code == 0, r.output
+    assert "warm start from" in r.output and "warm start from wave@" not in r.output
+    cfg = yaml.safe_load((tmp_path / "n" / "config.yaml").read_text())
+    assert cfg["style"] == "wave" and not cfg["init"].startswith("wave@")

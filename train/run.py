@@ -43,12 +43,13 @@ def calibrate(cfg: TrainConfig, painting, references) -> dict:
 def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = None, resume: str | Path | None = None,
               progress: bool = True, before_fit: Callable[[], None] | None = None,
               from_model: Callable[[str], WarmSource] | None = None, notice: Callable[[str], None] = print,
-              nearest: Callable[[str], tuple[str, float]] | None = None) -> dict:
+              nearest: Callable[[str | None, str | None], tuple[str, float]] | None = None) -> dict:
     """Train a new run (preset + overrides) or continue ``resume`` (its config.yaml + overrides).
 
     ``before_fit`` runs once data, style and config are checked, before Lightning is imported
     (slow): bad arguments fail in about a second, and the CLI quiets Lightning's logging there.
-    ``nearest(painting file)`` -> (zoo model, style distance) resolves ``--init nearest``.
+    ``nearest(painting file, None)`` or ``nearest(None, named style)`` -> (zoo model, style
+    distance) resolves ``--init nearest``; a named style's own models are passed over.
     """
     overrides = {k: v for k, v in overrides.items() if v is not None}
     restart = False
@@ -100,9 +101,10 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
     init = None
     resuming = resume is not None and not restart
     if cfg.init == "nearest" and not resuming:
-        if not cfg.style_image or nearest is None:
-            raise ConfigError("--init nearest needs --style-image (the painting to find the nearest zoo model for)")
-        ref, d = nearest(cfg.style_image)
+        one_style = isinstance(cfg.style, str) and "," not in cfg.style
+        if not (cfg.style_image or one_style) or nearest is None:
+            raise ConfigError("--init nearest needs --style-image or one --style (the painting to find the nearest zoo model for)")
+        ref, d = nearest(cfg.style_image, None) if cfg.style_image else nearest(None, cfg.style)
         notice(f"warm start from {ref} (its painting's style distance to yours: {d:.3f})")
         cfg = cfg.update(init=ref)
     if cfg.init and not resuming:

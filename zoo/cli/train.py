@@ -9,10 +9,12 @@ import typer
 from .common import errors_as_exit, fail
 
 
-def _nearest(painting: str) -> tuple[str, float]:
+def _nearest(painting: str | None, style: str | None = None) -> tuple[str, float]:
+    """The nearest zoo model to a painting file, or to a named style's painting (not its own models)."""
     from zoo.evaluation.nearest import nearest_model
+    from zoo.registry import styles
 
-    return nearest_model(painting)
+    return nearest_model(painting or styles.resolve(style), exclude=style)
 
 
 def train(
@@ -37,8 +39,8 @@ def train(
     width: Annotated[Optional[float], typer.Option(help="Network width multiplier (default: the preset's).")] = None,
     init: Annotated[Optional[str], typer.Option(
         help="Start from a trained network, not random weights: a zoo model NAME[@N] (its family's styles fill "
-             "the styles of the same name), a run checkpoint, or 'nearest' (with --style-image: the zoo model whose "
-             "painting is nearest yours).")] = None,
+             "the styles of the same name), a run checkpoint, or 'nearest' (the zoo model whose painting is nearest "
+             "--style-image's, or nearest one --style's among the other styles' models).")] = None,
     photo_size: Annotated[Optional[int], typer.Option(
         help="Resize photos' short side to this before the random crop, px (default: the crop size, the whole "
              "photo; larger trains on parts of photos, which did worse for the built-ins: see docs/models.md).")] = None,
@@ -69,8 +71,8 @@ def train(
 
     if resume is None and (style is None) == (style_image is None):
         fail("give exactly one of --style NAME or --style-image PATH (or --resume RUN_DIR)", 2)
-    if init == "nearest" and style_image is None and resume is None:
-        fail("--init nearest needs --style-image (the painting to find the nearest zoo model for)", 2)
+    if init == "nearest" and style_image is None and (style is None or "," in style) and resume is None:
+        fail("--init nearest needs --style-image or one --style (the painting to find the nearest zoo model for)", 2)
     with errors_as_exit():
         summary = run_train(
             dict(style=style, style_image=None if style_image is None else str(style_image), data=data, image_size=image_size, style_size=style_size,
