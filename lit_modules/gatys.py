@@ -268,7 +268,7 @@ def stylize(
             image = F.interpolate(image, size=target.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
         if on_stage:
             on_stage(i + 1, len(sizes), *target.shape[-2:])
-        loss.content_loss.weights = content_weights(cfg, hold_layout=i < len(sizes) - 1)
+        loss.content_loss.set_weights(content_weights(cfg, hold_layout=i < len(sizes) - 1))
         loss.set_content(target)
         if cfg.style_per_scale:
             # The painting at the same scale as the image: brush strokes keep their size relative to

@@ -85,6 +85,13 @@ class ContentLoss(nn.Module):
         super().__init__()
         self.weights = _check_weights("content", weights)
 
+    def set_weights(self, weights: Mapping[str, float]) -> None:
+        """New weights for the same layers (the extractor computes only those)."""
+        weights = _check_weights("content", weights)
+        if set(weights) != set(self.weights):
+            raise ConfigError(f"content layers are fixed at {sorted(self.weights)}; got {sorted(weights)}")
+        self.weights = weights
+
     def forward(self, feats: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
         terms = [w * scaled_mse_per_sample(feats[layer], targets[layer]) for layer, w in self.weights.items()]
         return torch.stack(terms).sum() if terms else torch.zeros((), device=next(iter(feats.values())).device)
