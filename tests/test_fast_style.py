@@ -21,7 +21,8 @@ from zoo.media.images import load_image
 
 TRAIN = PHOTOS_1K / "train"
 HELD_OUT = sorted((PHOTOS_1K / "val").glob("*.jpg"))[0]
-TINY = ["--data", str(TRAIN), "--image-size", "64", "--style-size", "128", "--width", "0.25", "--quiet"]
+TINY = ["--data", str(TRAIN), "--image-size", "64", "--style-size", "128", "--width", "0.25", "--quiet",
+        "--preset", "quick"]  # a later --preset wins (click keeps the last)
 HPARAMS = {"width", "num_residual", "backbone", "pooling", "content_layers", "style_layers", "content_weight",
            "style_weight", "tv_weight", "image_size", "style_size", "style", "data", "lr", "batch_size", "max_steps",
            "seed", "precision"}

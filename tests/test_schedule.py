@@ -100,3 +100,18 @@ def test_a_painting_of_your_own_gets_the_own_recipe_on_a_cpu(tmp_path):
     cfg = yaml.safe_load((tmp_path / "o" / "config.yaml").read_text())
     assert cfg["preset"] == "own" and cfg["minutes"] > 0 and cfg["last_stage"]["image_size"] > 32
     assert "warm start from" in r.output and "@" in cfg["init"] and "calibrated" in r.output
+
+
+def test_one_named_style_gets_the_own_recipe_and_several_get_quick(tmp_path):
+    """One --style on a CPU learns that painting like a painting of your own (warm start from another
+    style's zoo model, never its own); several styles at once keep the quick recipe from scratch."""
+    one = CliRunner().invoke(app, ["train", "--style", "starry", "--data", VAL, "--steps", "1", "--image-size", "32",
+                                   "--style-size", "64", "--quiet", "--out", str(tmp_path), "--run-id", "one"])
+    assert one.exit_code == 0, one.output
+    cfg = yaml.safe_load((tmp_path / "one" / "config.yaml").read_text())
+    assert cfg["preset"] == "own" and "@" in cfg["init"] and not cfg["init"].startswith("starry@")
+    two = CliRunner().invoke(app, ["train", "--style", "starry,wave", "--data", VAL, "--steps", "1", "--image-size", "32",
+                                   "--style-size", "64", "--width", "0.25", "--quiet", "--out", str(tmp_path), "--run-id", "two"])
+    assert two.exit_code == 0, two.output
+    cfg = yaml.safe_load((tmp_path / "two" / "config.yaml").read_text())
+    assert cfg["preset"] == "quick" and cfg["init"] is None

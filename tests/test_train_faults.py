@@ -20,7 +20,7 @@ from train.runs import latest_checkpoint
 from zoo.cli import app
 
 TINY = ["--style", "starry", "--data", str(PHOTOS_1K / "val"), "--image-size", "48", "--style-size", "64",
-        "--width", "0.25", "--batch-size", "2", "--precision", "fp32", "--quiet"]
+        "--width", "0.25", "--batch-size", "2", "--precision", "fp32", "--quiet", "--preset", "quick"]
 
 
 def zoo(*args: str):

@@ -72,8 +72,10 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
         if preset in (None, "auto"):
             import torch
 
-            # a GPU keeps the paper recipe; a CPU gets minutes-long recipes (own painting: warm start + budget)
-            preset = "default" if torch.cuda.is_available() else ("own" if overrides.get("style_image") else "quick")
+            # a GPU keeps the paper recipe; a CPU learns one painting (its own or one named style) with the
+            # own recipe (warm start + time budget); several styles at once get quick
+            one_painting = bool(overrides.get("style_image")) or "," not in str(overrides.get("style", ","))
+            preset = "default" if torch.cuda.is_available() else ("own" if one_painting else "quick")
         cfg = build_config(preset, **overrides)
     cfg.check()
     if cfg.data.startswith("hf:") and cfg.data[3:].strip():

@@ -60,7 +60,7 @@ def train(
                                               "a time budget), quick (CPU, minutes, from scratch), default (paper recipe, GPU), "
                                               "builtin (the built-in models' CPU recipe: six styles, long, resumable), finetune (their "
                                               "second stage: one style at 256 px from --init NAME), or auto (on a GPU default; on a "
-                                              "CPU own with --style-image, quick with --style).")] = "auto",
+                                              "CPU own with --style-image or one --style, quick with several).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a fast feed-forward network for one style (Johnson et al.) into a run directory."""
