@@ -115,3 +115,12 @@ def test_one_named_style_gets_the_own_recipe_and_several_get_quick(tmp_path):
     assert two.exit_code == 0, two.output
     cfg = yaml.safe_load((tmp_path / "two" / "config.yaml").read_text())
     assert cfg["preset"] == "quick" and cfg["init"] is None
+
+
+def test_a_shape_flag_against_the_own_warm_start_names_the_way_out(tmp_path):
+    """`--style starry --width 0.25` (a from-scratch habit) meets the own recipe's warm start: one
+    line that says to drop the flag or to train from scratch with --preset quick; no run is left."""
+    r = CliRunner().invoke(app, ["train", "--style", "starry", "--width", "0.25", "--data", VAL, "--quiet",
+                                 "--out", str(tmp_path), "--run-id", "w"])
+    assert r.exit_code == 1 and "drop --width" in r.output and "--preset quick" in r.output
+    assert not (tmp_path / "w").exists()

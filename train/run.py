@@ -102,7 +102,8 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
         raise ConfigError(f"{len(cfg.style_weight)} style weights for {len(names)} style(s) ({', '.join(names)}): give one, or one per style")
     init = None
     resuming = resume is not None and not restart
-    if cfg.init == "nearest" and not resuming:
+    from_nearest = cfg.init == "nearest"
+    if from_nearest and not resuming:
         one_style = isinstance(cfg.style, str) and "," not in cfg.style
         if not (cfg.style_image or one_style) or nearest is None:
             raise ConfigError("--init nearest needs --style-image or one --style (the painting to find the nearest zoo model for)")
@@ -114,7 +115,8 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
         clash = [k for k, v in arch.items() if k in overrides and float(overrides[k]) != v]
         if clash:
             raise ConfigError(f"--init {cfg.init} has {', '.join(f'{k} {arch[k]:g}' for k in clash)}; "
-                              f"drop --{'/--'.join(k.replace('_', '-') for k in clash)} (a warm start keeps the network's shape)")
+                              f"drop --{'/--'.join(k.replace('_', '-') for k in clash)} (a warm start keeps the network's shape)"
+                              + (", or train from scratch with --preset quick" if from_nearest else ""))
         cfg, init = cfg.update(**arch), {"state": state, "record": record}
     if before_fit is not None:
         before_fit()
