@@ -40,6 +40,11 @@ def calibrate(cfg: TrainConfig, painting, references) -> dict:
     return calibrated_style_weight(loss, photos, painting, references)
 
 
+def one_painting(style: str | None, style_image: str | None) -> bool:
+    """A painting of your own or one named style (not several): what --init nearest and the own recipe learn."""
+    return bool(style_image) or (isinstance(style, str) and "," not in style)
+
+
 def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = None, resume: str | Path | None = None,
               progress: bool = True, before_fit: Callable[[], None] | None = None,
               from_model: Callable[[str], WarmSource] | None = None, notice: Callable[[str], None] = print,
@@ -74,8 +79,8 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
 
             # a GPU keeps the paper recipe; a CPU learns one painting (its own or one named style) with the
             # own recipe (warm start + time budget); several styles at once get quick
-            one_painting = bool(overrides.get("style_image")) or "," not in str(overrides.get("style", ","))
-            preset = "default" if torch.cuda.is_available() else ("own" if one_painting else "quick")
+            one = one_painting(overrides.get("style"), overrides.get("style_image"))
+            preset = "default" if torch.cuda.is_available() else ("own" if one else "quick")
         cfg = build_config(preset, **overrides)
     cfg.check()
     if cfg.data.startswith("hf:") and cfg.data[3:].strip():
@@ -104,8 +109,7 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
     resuming = resume is not None and not restart
     from_nearest = cfg.init == "nearest"
     if from_nearest and not resuming:
-        one_style = isinstance(cfg.style, str) and "," not in cfg.style
-        if not (cfg.style_image or one_style) or nearest is None:
+        if not one_painting(cfg.style, cfg.style_image) or nearest is None:
             raise ConfigError("--init nearest needs --style-image or one --style (the painting to find the nearest zoo model for)")
         ref, d = nearest(cfg.style_image, None) if cfg.style_image else nearest(None, cfg.style)
         notice(f"warm start from {ref} (its painting's style distance to yours: {d:.3f})")

@@ -65,13 +65,13 @@ def train(
 ) -> None:
     """Train a fast feed-forward network for one style (Johnson et al.) into a run directory."""
     from lit_modules.logs import quiet_lightning
-    from train.run import run_train
+    from train.run import one_painting, run_train
     from zoo.registry.family import warm_source
     from zoo.registry.styles import training_inputs
 
     if resume is None and (style is None) == (style_image is None):
         fail("give exactly one of --style NAME or --style-image PATH (or --resume RUN_DIR)", 2)
-    if init == "nearest" and style_image is None and (style is None or "," in style) and resume is None:
+    if init == "nearest" and not one_painting(style, None if style_image is None else str(style_image)) and resume is None:
         fail("--init nearest needs --style-image or one --style (the painting to find the nearest zoo model for)", 2)
     with errors_as_exit():
         summary = run_train(
