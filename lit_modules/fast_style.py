@@ -49,6 +49,7 @@ class FastStyle(L.LightningModule):
         photo_size: int | None = None,
         init: str | None = None,
         schedule: str | None = None,  # a staged run's stages in words (train.schedule.describe), for the card
+        content_limit: float | None = None,  # lower the style term when content term / content weight passes this
     ) -> None:
         super().__init__()
         content_layers = dict(content_layers or {"relu2_2": 1.0})
@@ -74,6 +75,12 @@ class FastStyle(L.LightningModule):
             tv=tv_weight, backbone=backbone, pooling=pooling,
         )
         self.style_factor = [1.0] if n == 1 else factor
+        if content_limit is not None:
+            if n != 1 or content_limit <= 0:
+                raise ConfigError("content_limit needs one style and a value > 0")
+            # log of the style term's multiplier, and the running content distance it answers to (resume keeps both)
+            self.register_buffer("style_log_scale", torch.zeros(()))
+            self.register_buffer("content_ema", torch.full((), float(content_limit)))
         self.loss.style_loss.factor = torch.tensor(self.style_factor)
         if style_image is not None:
             self.set_style_image(style_image)
@@ -146,11 +153,38 @@ class FastStyle(L.LightningModule):
                                                       antialias=True, align_corners=False).clamp(0, 1)
         return content
 
+    # A painting's style term is not on one scale with the photo's (train.calibrate only estimates the
+    # balance, and an abstract painting's calibrated weight paints the photo away). A run with a content
+    # limit L watches the content term over its weight (the loss's own MSE / mean|F|^2 scale) on the
+    # training batches and, while its running value is above L, lowers the style term: the multiplier
+    # exp(style_log_scale), an integral controller on log(L / running distance), clamped to 1/8..1 (never
+    # raised: a painting the calibration balances keeps its weight).
+    CONTROL_RATE, CONTROL_EMA, CONTROL_FLOOR = 0.02, 0.9, math.log(1 / 8)
+
+    def style_scale(self) -> float:
+        return math.exp(float(self.style_log_scale)) if self.hparams.content_limit is not None else 1.0
+
+    def control(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Weight the style term by the controller's scale (in place of ``total``), then move the scale."""
+        scale = self.style_log_scale.exp()
+        terms["total"] = terms["content"] + scale * terms["style"] + terms["tv"]
+        unit = float(self.hparams.content_weight) * sum(self.hparams.content_layers.values())
+        r = terms["content"].detach() / max(unit, 1e-12)  # this batch's content distance
+        if self._trainer is not None and self.trainer.world_size > 1:
+            r = self.trainer.strategy.reduce(r, reduce_op="mean")  # every rank moves the scale alike
+        self.content_ema.mul_(self.CONTROL_EMA).add_(r.to(self.content_ema) * (1 - self.CONTROL_EMA))
+        c = float(self.hparams.content_limit)
+        self.style_log_scale.add_(self.CONTROL_RATE * torch.log(c / self.content_ema.clamp_min(1e-6))).clamp_(self.CONTROL_FLOOR, 0.0)
+        terms["style_scale"] = scale.detach()
+        return terms
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         content, skipped = batch
         content = self.stage_crops(content)
         self.images_seen += content.shape[0]
         terms = self.terms(content)
+        if self.hparams.content_limit is not None:
+            terms = self.control(terms)
         self.skipped += int(skipped)
         self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
         self.log_dict({f"loss/{k}": v.detach() for k, v in terms.items()}, on_step=True, prog_bar=False, logger=True,

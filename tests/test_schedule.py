@@ -110,6 +110,7 @@ def test_one_named_style_gets_the_own_recipe_and_several_get_quick(tmp_path):
     assert one.exit_code == 0, one.output
     cfg = yaml.safe_load((tmp_path / "one" / "config.yaml").read_text())
     assert cfg["preset"] == "own" and "@" in cfg["init"] and not cfg["init"].startswith("starry@")
+    assert cfg["content_limit"] is None  # a named style keeps its hand-tuned weight
     two = CliRunner().invoke(app, ["train", "--style", "starry,wave", "--data", VAL, "--steps", "1", "--image-size", "32",
                                    "--style-size", "64", "--width", "0.25", "--quiet", "--out", str(tmp_path), "--run-id", "two"])
     assert two.exit_code == 0, two.output

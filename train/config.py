@@ -51,6 +51,11 @@ class TrainConfig:
     # a painting nobody tuned: style weight = gain x K / S0 (train.calibrate); a warm-started run
     # keeps more of the photo than one from scratch, so the own preset paints harder (bench/own_style.py)
     calibration_gain: float = 1.0
+    # lower the style term during the run while the content term (over its weight: the loss's relative
+    # distance, MSE / mean|F|^2) runs above this on the training crops (FastStyle.control): a guard
+    # against a calibrated weight that paints the photo away. Only for a calibrated weight (train.run):
+    # a weight given (--style-weight) or tuned for a named style is kept.
+    content_limit: float | None = None
     # optimisation
     lr: float = 1e-3
     lr_schedule: str = "none"  # none | cosine | step (x0.1 at 2/3 of the run)
@@ -108,6 +113,8 @@ class TrainConfig:
         check_train_precision(self.precision)
         if not (0 < self.calibration_gain <= 100):
             raise ConfigError(f"calibration gain must be > 0 (and at most 100), got {self.calibration_gain}")
+        if self.content_limit is not None and not (0 < self.content_limit <= 100):
+            raise ConfigError(f"content limit must be > 0, got {self.content_limit}")
         if self.minutes is not None and not (0 < self.minutes <= 60 * 24 * 30):
             raise ConfigError(f"minutes must be > 0 (and at most 30 days), got {self.minutes}")
         if self.last_stage:

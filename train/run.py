@@ -7,6 +7,7 @@ What a run needs from outside ``train/`` comes in as two functions, so this pack
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Callable
 
@@ -101,6 +102,9 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
         meta = {**meta, "calibration": found}  # kept in config.yaml and the card
         notice(f"style weight {found['style_weight']:g} for this painting (calibrated: {found.get('gain', 1):g} x K {found['k']:g} / S0 {found['s0']:g}; "
                "--style-weight sets it)")
+    calibrated = "calibration" in (meta if isinstance(meta, dict) else {})
+    if resume is None and cfg.content_limit is not None and not calibrated:  # a weight given or tuned by hand is kept
+        cfg = dataclasses.replace(cfg, content_limit=None)
     cfg = resolve_weights(cfg, recommended)
     names = [m["name"] for m in meta] if isinstance(meta, list) else [meta["name"]]
     if isinstance(cfg.style_weight, list) and len(cfg.style_weight) != len(names):

@@ -200,6 +200,7 @@ def build_model(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, p
         batch_size=cfg.batch_size, max_steps=cfg.max_steps,
         seed=cfg.seed, precision=precision, channels_last=cfg.channels_last, image_every=cfg.image_every,
         log_every=cfg.log_every, style_image=style_image, photo_size=cfg.photo_size, init=cfg.init,
+        content_limit=cfg.content_limit,
     )
     if precision.startswith("bf16"):
         model.loss.vgg.body.to(torch.bfloat16)  # frozen: one bf16 copy, no per-step weight casts
@@ -335,6 +336,8 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
         "checkpoint": str(last),
         "rank": trainer.global_rank,
     }
+    if cfg.content_limit is not None:  # the style weight the controller ended at (the card's)
+        summary["style_weight"] = round(float(cfg.style_weight) * model.style_scale(), 4)
     if init_record:  # what the warm start had already cost (zoo train --init), for the card
         summary["init"] = init_record
     if trainer.is_global_zero:

@@ -89,6 +89,8 @@ def train(
         typer.echo(f"trained {summary['run_dir']}: {summary['steps']} steps in {summary['wall_seconds']:.0f} s "
                    f"({summary['images_per_s']:.2f} images/s, {summary['precision']}); loss {t.get('total', 0):.4g} "
                    f"(content {t.get('content', 0):.4g}, style {t.get('style', 0):.4g}, tv {t.get('tv', 0):.4g})")
+        if "style_weight" in summary:  # a run with a content limit
+            typer.echo(f"style weight {summary['style_weight']:g} at the end (lowered while the photo's content was going)")
         if summary.get("preview"):
             typer.echo(f"preview: {summary['preview']} (held-out photos, then the trained network's results)")
         typer.echo(f"publish: zoo publish {summary['run_dir']} --name NAME")

@@ -65,7 +65,11 @@ def front_matter(name: str, info: dict) -> dict:
         "loss_network": {"name": "VGG-19", "backbone": backbone, "pooling": cfg.get("pooling", "max"),
                          "normalisation": NORMALISATION.get(backbone, backbone)},
         "layers": {"content": cfg.get("content_layers"), "style": cfg.get("style_layers")},
-        "loss_weights": {"content": cfg.get("content_weight"), "style": cfg.get("style_weight"), "tv": cfg.get("tv_weight")},
+        # a run with a content limit may end at a lower style weight than it started with: the card gives both
+        "loss_weights": {"content": cfg.get("content_weight"), "style": train.get("style_weight", cfg.get("style_weight")),
+                         "tv": cfg.get("tv_weight"),
+                         **({"style_at_start": cfg.get("style_weight"), "content_limit": cfg["content_limit"]}
+                            if cfg.get("content_limit") is not None else {})},
         "image_size": cfg.get("image_size"),
         "style_size": cfg.get("style_size"),
         # the stroke size the network paints, in px (zoo apply --scale auto keeps the look at any photo size)
@@ -118,7 +122,9 @@ def render(name: str, info: dict, sample_file: str | None = None) -> str:
         *[f"  - {lic}" for lic in fm["training_data"]["licenses"]],
         f"- Loss network: VGG-19 ({fm['loss_network']['normalisation']}; {fm['loss_network']['pooling']} pooling)",
         f"- Content layers: {fm['layers']['content']}; style layers: {fm['layers']['style']}",
-        f"- Weights: content {fm['loss_weights']['content']}, style {fm['loss_weights']['style']}, TV {fm['loss_weights']['tv']}",
+        f"- Weights: content {fm['loss_weights']['content']}, style {fm['loss_weights']['style']}, TV {fm['loss_weights']['tv']}"
+        + (f" (style {fm['loss_weights']['style_at_start']} at the start, lowered while the content distance ran above "
+           f"{fm['loss_weights']['content_limit']})" if "content_limit" in fm["loss_weights"] else ""),
         f"- Image size {fm['image_size']}, style size {fm['style_size']}, batch {fm['batch_size']}, "
         f"{fm['steps']} steps, {fm['precision']} on {fm['hardware']}"
         + (f", {fm['wall_time_s'] / 60:.1f} min" if isinstance(fm["wall_time_s"], (int, float)) else ""),

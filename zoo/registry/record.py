@@ -73,7 +73,7 @@ CONFIG: dict[str, Check] = {
     "family": _family,
     "backbone": WORD, "pooling": WORD, "lr_schedule": WORD, "precision": WORD,
     "content_layers": dict_of(LOSS_WEIGHT, 32), "style_layers": dict_of(LOSS_WEIGHT, 32),
-    "content_weight": nullable(LOSS_WEIGHT), "tv_weight": nullable(LOSS_WEIGHT),
+    "content_weight": nullable(LOSS_WEIGHT), "tv_weight": nullable(LOSS_WEIGHT), "content_limit": nullable(POSITIVE),
     "style_weight": nullable(either(LOSS_WEIGHT, list_of(LOSS_WEIGHT, 64), "a number >= 0 or a list of them")),
     "image_size": SIZE_PX, "style_size": SIZE_PX, "photo_size": nullable(SIZE_PX),
     "batch_size": integer(1, 1 << 20), "max_steps": COUNT, "image_every": COUNT, "log_every": COUNT,
@@ -92,7 +92,7 @@ TRAINING_INIT: dict[str, Check] = {"from": text(500), "steps": COUNT, "images_se
 TRAINING: dict[str, Check] = {
     "steps": nullable(COUNT), "images_seen": COUNT, "wall_seconds": POSITIVE, "images_per_s": POSITIVE,
     "skipped_images": COUNT, "rank": COUNT, "world_size": integer(1, 10**6), "hardware": text(300),
-    "precision": nullable(WORD), "run_id": text(200),
+    "precision": nullable(WORD), "run_id": text(200), "style_weight": POSITIVE,
     "final_loss": dict_of(number(-1e30, 1e30), 16),
     "init": obj(TRAINING_INIT, extra=tree(1)),
 }
