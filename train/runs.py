@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from pathlib import Path
 
@@ -85,6 +86,9 @@ def read_run(source: str | os.PathLike) -> dict:
         hp = hp["config"]  # a module that saved one config dict
     style = hp.pop("style", None) or {}
     training = {"steps": ckpt.get("global_step"), "precision": hp.get("precision")}
+    scale = state.get("style_log_scale")  # a content limit's controller (FastStyle.control): this checkpoint's weight
+    if isinstance(scale, torch.Tensor) and scale.numel() == 1 and isinstance(hp.get("style_weight"), (int, float)):
+        training["style_weight"] = round(float(hp["style_weight"]) * math.exp(float(scale)), 4)
     # the training time up to this checkpoint, all --resume legs (zoo train's Throughput callback state)
     timer = next((v for k, v in (ckpt.get("callbacks") or {}).items() if str(k).startswith("Throughput")), None)
     if isinstance(timer, dict) and isinstance(timer.get("wall_seconds"), (int, float)):
