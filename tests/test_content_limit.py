@@ -15,6 +15,7 @@ from lit_modules.fast_style import FastStyle
 from train.config import build_config
 from zoo.cli import app
 from zoo.media.images import load_image
+from zoo.registry.cards import limit_note
 
 VAL = str(PHOTOS_1K / "val")
 LAYERS = {"content_layers": {"relu4_2": 1.0}, "style_layers": {"relu1_1": 1.0, "relu3_1": 1.0}}
@@ -84,16 +85,28 @@ def test_the_own_recipe_records_where_the_weight_ended_in_the_run_and_the_card(t
     ckpt = torch.load(tmp_path / "t" / "checkpoints" / "last.ckpt", weights_only=True)
     scale = math.exp(float(ckpt["state_dict"]["style_log_scale"]))  # kept for --resume
     end = round(cfg["style_weight"] * scale, 4)
-    assert cfg["content_limit"] > 0 and scale <= 1.0 and f"style weight {end:g} at the end" in r.output
+    said = f"style weight {end:g} at the end, from {cfg['style_weight']:g}" if scale < 1 else f"style weight {end:g}, kept"
+    assert cfg["content_limit"] > 0 and scale <= 1.0 and said in r.output
     p = CliRunner().invoke(app, ["publish", str(tmp_path / "t"), "--name", "tahiti-own", "--zoo", str(tmp_path / "zoo"), "--no-sample"])
     assert p.exit_code == 0, p.output
     card = next((tmp_path / "zoo" / "cards").glob("tahiti-own@1.md")).read_text()
     assert f"style {end:g}" in card or f"style {end}" in card
-    assert f"style {cfg['style_weight']} at the start" in card and f"ran above {cfg['content_limit']}" in card
+    if scale < 1:
+        assert f"style {cfg['style_weight']} at the start" in card and f"ran above {cfg['content_limit']}" in card
+    else:
+        assert f"kept: the content distance stayed under the limit, {cfg['content_limit']}" in card
     # a weight the user gives is kept as given: no content limit
     r = CliRunner().invoke(app, ["train", "--style-image", str(STYLES / "tahiti.jpg"), "--data", VAL, "--steps", "1",
                                  "--style-weight", "3", "--image-size", "32", "--style-size", "64", "--quiet",
                                  "--out", str(tmp_path), "--run-id", "given"])
     assert r.exit_code == 0, r.output
     cfg = yaml.safe_load((tmp_path / "given" / "config.yaml").read_text())
-    assert cfg["content_limit"] is None and cfg["style_weight"] == 3.0 and "at the end" not in r.output
+    assert cfg["content_limit"] is None and cfg["style_weight"] == 3.0 and "at the end" not in r.output and ", kept" not in r.output
+
+
+def test_the_card_says_whether_the_limit_lowered_the_weight():
+    lowered = limit_note({"style": 6.55, "style_at_start": 11.43, "content_limit": 4.5})
+    kept = limit_note({"style": 8.81, "style_at_start": 8.81, "content_limit": 4.5})
+    assert "11.43 at the start, lowered" in lowered and "ran above 4.5" in lowered and "kept" not in lowered
+    assert "kept" in kept and "lowered" not in kept and "4.5" in kept
+    assert limit_note({"style": 3.0}) == ""  # no limit: the weight given is the weight used

@@ -338,6 +338,7 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
     }
     if cfg.content_limit is not None:  # the style weight the controller ended at (zoo train prints it)
         summary["style_weight"] = round(float(cfg.style_weight) * model.style_scale(), 4)
+        summary["style_weight_at_start"] = float(cfg.style_weight)
     if init_record:  # what the warm start had already cost (zoo train --init), for the card
         summary["init"] = init_record
     if trainer.is_global_zero:

@@ -90,7 +90,11 @@ def train(
                    f"({summary['images_per_s']:.2f} images/s, {summary['precision']}); loss {t.get('total', 0):.4g} "
                    f"(content {t.get('content', 0):.4g}, style {t.get('style', 0):.4g}, tv {t.get('tv', 0):.4g})")
         if "style_weight" in summary:  # a run with a content limit
-            typer.echo(f"style weight {summary['style_weight']:g} at the end (lowered while the photo's content was going)")
+            w, w0 = summary["style_weight"], summary.get("style_weight_at_start", summary["style_weight"])
+            if w < w0:
+                typer.echo(f"style weight {w:g} at the end, from {w0:g} (lowered while the photo's content was going)")
+            else:
+                typer.echo(f"style weight {w:g}, kept (the photo's content stayed within the limit)")
         if summary.get("preview"):
             typer.echo(f"preview: {summary['preview']} (held-out photos, then the trained network's results)")
         typer.echo(f"publish: zoo publish {summary['run_dir']} --name NAME")

@@ -31,6 +31,15 @@ NORMALISATION = {
 }
 
 
+def limit_note(w: dict) -> str:
+    """What a content limit did to the style weight (a run without one: nothing)."""
+    if "content_limit" not in w:
+        return ""
+    if isinstance(w.get("style"), (int, float)) and isinstance(w.get("style_at_start"), (int, float)) and w["style"] < w["style_at_start"]:
+        return f" (style {w['style_at_start']} at the start, lowered while the content distance ran above {w['content_limit']})"
+    return f" (kept: the content distance stayed under the limit, {w['content_limit']})"
+
+
 def training_data(source: str | None) -> dict:
     source = source or "unknown"
     if "photos-1k" in source:
@@ -123,8 +132,7 @@ def render(name: str, info: dict, sample_file: str | None = None) -> str:
         f"- Loss network: VGG-19 ({fm['loss_network']['normalisation']}; {fm['loss_network']['pooling']} pooling)",
         f"- Content layers: {fm['layers']['content']}; style layers: {fm['layers']['style']}",
         f"- Weights: content {fm['loss_weights']['content']}, style {fm['loss_weights']['style']}, TV {fm['loss_weights']['tv']}"
-        + (f" (style {fm['loss_weights']['style_at_start']} at the start, lowered while the content distance ran above "
-           f"{fm['loss_weights']['content_limit']})" if "content_limit" in fm["loss_weights"] else ""),
+        + limit_note(fm["loss_weights"]),
         f"- Image size {fm['image_size']}, style size {fm['style_size']}, batch {fm['batch_size']}, "
         f"{fm['steps']} steps, {fm['precision']} on {fm['hardware']}"
         + (f", {fm['wall_time_s'] / 60:.1f} min" if isinstance(fm["wall_time_s"], (int, float)) else ""),
