@@ -114,7 +114,7 @@ class TrainConfig:
         if not (0 < self.calibration_gain <= 100):
             raise ConfigError(f"calibration gain must be > 0 (and at most 100), got {self.calibration_gain}")
         if self.content_limit is not None and not (0 < self.content_limit <= 100):
-            raise ConfigError(f"content limit must be > 0, got {self.content_limit}")
+            raise ConfigError(f"content limit must be > 0 (and at most 100), got {self.content_limit}")
         if self.minutes is not None and not (0 < self.minutes <= 60 * 24 * 30):
             raise ConfigError(f"minutes must be > 0 (and at most 30 days), got {self.minutes}")
         if self.last_stage:
