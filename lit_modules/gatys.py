@@ -22,6 +22,7 @@ from .errors import ConfigError, StyleZooError
 from .gatys_config import LINE_SEARCHES, OPTIMIZERS, GatysConfig
 from .hw import gatys_bf16
 from .losses import PerceptualLoss
+from .vgg import check_side
 
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 FLOOR_SIDE = 512  # long side up to which every scale gets min_steps iterations
@@ -230,6 +231,11 @@ def stylize(
     scales, wall time and the resolved config.
     """
     cfg.check()
+    sizes = scale_sizes(cfg.size, cfg.min_size, cfg.scale_factor)
+    check_side("the photo", content.shape[-2:], sizes[0], [*cfg.content_layers, *cfg.layout_layers, *cfg.style_layers])
+    for i, s in enumerate(styles):  # read at the coarsest scale too when the painting follows the scales
+        side = max(16, round(cfg.style_scale * (sizes[0] if cfg.style_per_scale else cfg.size)))
+        check_side("the style image" if len(styles) == 1 else f"style image {i + 1}", s.shape[-2:], side, cfg.style_layers)
     device = torch.device(device)
     t0 = time.perf_counter()
     L.seed_everything(cfg.seed, verbose=False)
@@ -249,7 +255,6 @@ def stylize(
 
     set_style(cfg.size)
 
-    sizes = scale_sizes(cfg.size, cfg.min_size, cfg.scale_factor)
     image = None
     terms: dict[str, float] = {}
     scales: list[dict] = []  # per scale: steps, loss evaluations, recoveries, seconds, loss

@@ -43,6 +43,24 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
 
+def min_side(layers: Iterable[str]) -> int:
+    """The shortest side an image may have for these layers: each 2x2 pool before the deepest one
+    halves it, and a pool over a 1-px side leaves nothing (relu5_1: 4 pools, 16 px)."""
+    deepest = max((LAYER_NAMES.index(name) for name in layers), default=0)
+    return 2 ** sum(n.startswith("pool") for n in LAYER_NAMES[:deepest])
+
+
+def check_side(label: str, hw: tuple[int, int], long_side: int, layers: Iterable[str]) -> None:
+    """Refuse, in one line, an image (``hw`` = its (H, W)) whose short side at ``long_side`` px on
+    its long side is under what ``layers`` need: a thin strip would fail deep inside a pass."""
+    h, w = hw
+    short = round(min(h, w) * long_side / max(h, w))
+    need = min_side(layers)
+    if short < need:
+        raise ConfigError(f"{label} is {w}x{h} px: read at {long_side} px on its long side it is {short} px on the "
+                          f"other, and the loss network needs at least {need}; crop it to a less elongated shape")
+
+
 @functools.lru_cache(maxsize=1)
 def caffe_state_dict() -> dict[str, torch.Tensor]:
     """Dequantised Caffe VGG-19 conv weights as ``{conv1_1.weight: (O, I, 3, 3), ...}``.
@@ -122,6 +140,7 @@ class VGG19Features(nn.Module):
         if pooling not in POOLINGS:
             raise ConfigError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
         self.backbone, self.pooling = backbone, pooling
+        self.min_side = min_side(self.layers)
 
         depth = max(LAYER_NAMES.index(name) for name in self.layers) + 1
         self.body = nn.Sequential()
@@ -177,6 +196,11 @@ class VGG19Features(nn.Module):
         missing = wanted.difference(self.layers)
         if missing:
             raise ConfigError(f"layer(s) {sorted(missing)} were not requested when this extractor was built")
+        need = self.min_side if layers is None else min_side(wanted)
+        if min(x.shape[-2:]) < need:  # (B, 3, H, W): a pool would leave nothing
+            deepest = max(wanted, key=LAYER_NAMES.index)
+            raise ConfigError(f"an image of {x.shape[-1]}x{x.shape[-2]} px is too small for the loss network: "
+                              f"{deepest} needs at least {need} px on each side")
         w = self.body[0].weight
         x = self.normalize(x.to(torch.float32)).to(w.dtype)
         if w.is_contiguous(memory_format=torch.channels_last) and w.dim() == 4 and not w.is_contiguous():

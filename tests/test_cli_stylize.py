@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from conftest import PHOTOS, STYLES
@@ -33,7 +34,8 @@ def test_stylize_blends_style_images_and_preserves_color(tmp_path):
     assert out.is_file()
 
 
-@pytest.mark.parametrize("case", ["not_image", "truncated", "missing", "bad_style", "bad_ext", "no_style", "bad_weights", "overwrite"])
+@pytest.mark.parametrize("case", ["not_image", "truncated", "missing", "bad_style", "bad_ext", "no_style", "bad_weights", "overwrite",
+                                  "thin_photo", "thin_style"])
 def test_bad_input_one_line_nonzero_no_output(tmp_path, case):
     content = tmp_path / "c.jpg"
     shutil.copy(PHOTOS / "tubingen.jpg", content)
@@ -57,6 +59,11 @@ def test_bad_input_one_line_nonzero_no_output(tmp_path, case):
     elif case == "overwrite":
         out = content
         args[5] = str(content)
+    elif case in ("thin_photo", "thin_style"):  # a pool of the loss network would leave nothing of it
+        thin = tmp_path / "thin.png"
+        Image.open(PHOTOS / "tubingen.jpg").convert("RGB").resize((3000, 2)).save(thin)
+        args = (["stylize", str(thin), "--style", "starry", "-o", str(out), *TINY] if case == "thin_photo" else
+                ["stylize", str(content), "--style-image", str(thin), "-o", str(out), *TINY])
     before = sorted(p.name for p in tmp_path.iterdir())
     r = runner.invoke(app, args)
     assert r.exit_code != 0
@@ -64,6 +71,8 @@ def test_bad_input_one_line_nonzero_no_output(tmp_path, case):
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     if case == "bad_style":
         assert "starry" in err  # close match offered
+    if case.startswith("thin"):
+        assert "3000x2 px" in err and "at least 16" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
 

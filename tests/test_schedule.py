@@ -138,3 +138,14 @@ def test_a_painting_shrunk_for_a_stage_is_as_sharp_as_the_painting_read_at_that_
     assert shrunk.shape == direct.shape and shrunk.dtype == torch.float32
     assert (shrunk - direct).abs().mean() < 0.005
     assert abs(edges(shrunk) / edges(direct) - 1) < 0.02
+
+
+def test_a_painting_too_thin_for_the_loss_network_is_one_line_before_a_run_starts(tmp_path):
+    """A 3000x2 painting shrunk for the first stage has no rows left for VGG's pools: one line that
+    names its size and what to do, exit 1, no run directory (not a traceback from a pooling layer)."""
+    thin = tmp_path / "thin.png"
+    Image.open(STYLES / "tahiti.jpg").convert("RGB").resize((3000, 2)).save(thin)
+    r = CliRunner().invoke(app, ["train", "--style-image", str(thin), "--data", VAL, "--quiet",
+                                 "--out", str(tmp_path / "runs"), "--run-id", "t"])
+    assert r.exit_code == 1 and "3000x2 px" in r.output and "less elongated" in r.output, r.output
+    assert "Traceback" not in r.output and not (tmp_path / "runs" / "t").exists()

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import PHOTOS
 from lit_modules.errors import BackboneUnavailable, ConfigError
-from lit_modules.vgg import LAYER_NAMES, VGG19Features
+from lit_modules.vgg import LAYER_NAMES, VGG19Features, check_side, min_side
 from zoo.media.images import load_image, save_image
 
 
@@ -79,3 +81,40 @@ def test_torchvision_backbone_offline_names_caffe(tmp_path, monkeypatch):
         assert "caffe" in str(e) and "\n" not in str(e)
     else:
         pytest.skip("torchvision weights downloaded: this machine has network")
+
+
+def test_min_side_counts_the_pools_before_the_deepest_layer():
+    assert [min_side([n]) for n in ("relu1_1", "relu2_1", "relu3_1", "relu4_2", "relu5_1", "relu5_4")] == [1, 2, 4, 8, 16, 16]
+    assert min_side(["relu5_1", "relu1_1"]) == 16
+
+
+@pytest.fixture(scope="module")
+def vgg5() -> VGG19Features:
+    return VGG19Features(["relu1_1", "relu4_2", "relu5_1"])
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 40), w=st.integers(1, 40), content_only=st.booleans())
+def test_the_loss_network_refuses_exactly_the_images_a_pool_would_empty(vgg5, h, w, content_only):
+    """A side under 2^(pools before the deepest layer asked) is one ConfigError naming the size (a
+    pool would otherwise fail deep inside with an 'output size is too small'); every other runs."""
+    layers = ["relu4_2"] if content_only else None
+    need = 8 if content_only else 16
+    x = torch.rand(1, 3, h, w)
+    if min(h, w) < need:
+        with pytest.raises(ConfigError, match=f"{w}x{h} px.*at least {need} px"):
+            vgg5(x, layers=layers)
+    else:
+        feats = vgg5(x, layers=layers)
+        assert all(min(f.shape[-2:]) >= 1 for f in feats.values())
+
+
+@pytest.mark.parametrize("hw, long_side, ok", [((2, 3000), 384, False), ((100, 3000), 384, False),
+                                               ((125, 3000), 384, True), ((15, 384), 384, False),
+                                               ((16, 384), 384, True), ((1000, 1000), 16, True)])
+def test_check_side_reads_the_short_side_at_the_size_the_image_is_used(hw, long_side, ok):
+    if ok:
+        check_side("x.jpg", hw, long_side, ["relu5_1"])
+    else:
+        with pytest.raises(ConfigError, match=rf"x.jpg is {hw[1]}x{hw[0]} px.*at least 16"):
+            check_side("x.jpg", hw, long_side, ["relu5_1"])

@@ -210,7 +210,8 @@ def catalogue(zoo: str | None = None) -> list[dict]:
 # the paintings a training run learns (train.run.run_train's style_inputs)
 # ------------------------------------------------------------------------------------------------
 def _one_style(cfg: TrainConfig, name: str | None):
-    from zoo.media.images import load_image
+    from lit_modules.vgg import check_side
+    from zoo.media.images import pil_to_tensor, read_image, resize_long_side
 
     if name:
         path = resolve(name)
@@ -222,7 +223,10 @@ def _one_style(cfg: TrainConfig, name: str | None):
         meta = {"name": path.stem, "title": path.stem, "artist": "", "file": path.name,
                 "sha256": sha256_file(path) if path.is_file() else ""}
         recs = untuned_weights(cfg.style_size)
-    return meta, load_image(path, cfg.painting_size()), recs
+    img = read_image(path)
+    smallest = min(int(cfg.style_size), cfg.painting_size())  # the first stage's painting is shrunk to this
+    check_side(f"the painting {path.name}", (img.height, img.width), smallest, cfg.style_layers)
+    return meta, pil_to_tensor(resize_long_side(img, cfg.painting_size())), recs  # (1, 3, H, W)
 
 
 def untuned_weights(style_size: int) -> dict:
