@@ -19,9 +19,11 @@ from pathlib import Path
 
 import fsspec
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import PHOTOS
 from zoo.registry.errors import IntegrityError, ZooError
 from zoo.registry.store import Zoo, safe_rel
 from zoo.sharing.hub import pull, push
@@ -424,3 +426,60 @@ def test_canonical_layout_does_not_depend_on_the_writer_order():
     assert canonical_safetensors(one) == canonical_safetensors(two)
     got = st_load(canonical_safetensors(two))
     assert torch.equal(got["a"], torch.tensor([1.0, 2.0, 3.0])) and torch.equal(got["b"], torch.tensor([0.5, -1.0], dtype=torch.float16))
+
+
+def poisoned_weights(good: dict, value: float) -> bytes:
+    """The good folder's weights with one value of one tensor set to ``value`` (same header layout)."""
+    from safetensors.torch import load, save
+
+    state = load(good["model.safetensors"])
+    key = sorted(state)[0]
+    state[key] = state[key].clone()
+    state[key].view(-1)[0] = value
+    return save(state)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_weights_holding_nan_or_inf_are_refused_at_pull(zoo_dir, good, value):
+    """A stranger's file whose sha256 matches but whose network would paint every pixel NaN (saved as
+    black): refused in one line when it is pulled, the zoo untouched."""
+    data = poisoned_weights(good, value)
+    doc = with_value(with_value(doc_of(good), ("style_zoo", "sha256"), hashlib.sha256(data).hexdigest()),
+                     ("style_zoo", "bytes"), len(data))  # a consistent sender
+    url = remote({**good, "model.safetensors": data, "config.json": json.dumps(doc).encode()})
+    before = tree_hash(zoo_dir)
+    res = cli("pull", url, "--name", "nan", "--zoo", zoo_dir)
+    lines = err_lines(res)
+    assert res.exit_code == 1 and len(lines) == 1 and "NaN or infinite" in lines[0], res.output
+    assert tree_hash(zoo_dir) == before
+
+
+def test_a_zoo_file_holding_nan_is_refused_at_load(tmp_path, good):
+    """The same file put in a zoo by hand (index, sha256 and all): `zoo apply` says so in one line."""
+    from zoo.registry.store import Zoo
+
+    z = Zoo(tmp_path / "z")
+    z.add("nan", poisoned_weights(good, float("nan")), doc_of(good)["record"])
+    res = cli("apply", "nan", str(PHOTOS / "tubingen.jpg"), "-o", tmp_path / "out.jpg", "--zoo", tmp_path / "z", "-q")
+    lines = err_lines(res)
+    assert res.exit_code == 1 and len(lines) == 1 and "NaN or infinite" in lines[0], res.output
+    assert not (tmp_path / "out.jpg").exists()
+
+
+@pytest.mark.parametrize("value, dtype, words", [(float("nan"), "fp16", "diverged"), (1e6, "fp16", "--dtype fp32"),
+                                                 (1e6, "fp32", None)])
+def test_publish_refuses_weights_no_zoo_would_load(tmp_path, value, dtype, words):
+    """A diverged run (NaN) or a weight fp16 cannot hold (1e6 -> inf): one line that says which and
+    what to do, and nothing in the zoo; the same large weight in fp32 publishes."""
+    run = make_run(tmp_path / "run")
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    key = sorted(k for k in ckpt["state_dict"] if k.endswith("weight"))[0]
+    ckpt["state_dict"][key].view(-1)[0] = value
+    torch.save(ckpt, run / "checkpoints" / "last.ckpt")
+    res = cli("publish", run, "--name", "m", "--zoo", tmp_path / "z", "--dtype", dtype, "--no-sample")
+    if words is None:
+        assert res.exit_code == 0, res.output
+        return
+    lines = err_lines(res)
+    assert res.exit_code == 1 and len(lines) == 1 and words in lines[0] and key[4:] in lines[0], res.output
+    assert not list((tmp_path / "z").rglob("*.safetensors"))

@@ -63,6 +63,11 @@ def weights_bytes(weights: dict[str, torch.Tensor], config: dict, dtype: str) ->
     except RuntimeError as e:
         raise PublishError(f"checkpoint weights do not fit TransformerNet(width={net.width}): {one_line(e, 160)}") from None
     state = {k: v.detach().to("cpu", DTYPES[dtype]).contiguous() for k, v in net.state_dict().items()}
+    bad = next((k for k, v in state.items() if not torch.isfinite(v.float()).all()), None)
+    if bad is not None:  # no zoo loads such weights: say why here, not at the user's first apply
+        finite = bool(torch.isfinite(weights[bad].float()).all()) if bad in weights else False
+        raise PublishError(f"tensor {bad} holds NaN or infinite values" + (f" in {dtype} (too large for it; publish with --dtype fp32)"
+                           if finite else " (the run diverged; publish an earlier checkpoint)"))
     params = sum(v.numel() for v in state.values())
     data = save(state, metadata={"format": "pt", "style_zoo": json.dumps(net.config(), sort_keys=True)})
     return canonical_safetensors(data), params  # same weights, same bytes: the zoo's files are content-addressed
