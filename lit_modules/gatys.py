@@ -19,10 +19,9 @@ from torch import nn
 
 from .color import match_luminance, preserve_color, rgb_to_yuv
 from .errors import ConfigError, StyleZooError
-from .gatys_config import LINE_SEARCHES, OPTIMIZERS, GatysConfig
+from .gatys_config import LINE_SEARCHES, OPTIMIZERS, GatysConfig, scale_sizes
 from .hw import gatys_bf16
 from .losses import PerceptualLoss
-from .vgg import check_side
 
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 0.02}
 FLOOR_SIDE = 512  # long side up to which every scale gets min_steps iterations
@@ -160,14 +159,6 @@ class GatysStylizer(L.LightningModule):
                                  line_search_fn=None if self.line_search == "none" else self.line_search)
 
 
-def scale_sizes(size: int, min_size: int, factor: float) -> list[int]:
-    """Long sides from ``min_size`` up to ``size`` by ``factor``: 512, 256, sqrt2 -> [256, 362, 512]."""
-    sizes = [size]
-    while sizes[-1] / factor >= min_size * 0.99:
-        sizes.append(round(sizes[-1] / factor))
-    return sizes[::-1]
-
-
 def stage_steps(cfg: GatysConfig, sizes: list[int], long_side: int) -> int:
     """Iterations at one scale: ``steps`` at the coarsest, then equal time per scale (~1/area),
     but at least ``min_steps`` up to 512 px (fine textures need iterations of their own) and
@@ -231,11 +222,8 @@ def stylize(
     scales, wall time and the resolved config.
     """
     cfg.check()
+    cfg.check_sides(content.shape[-2:], [s.shape[-2:] for s in styles])
     sizes = scale_sizes(cfg.size, cfg.min_size, cfg.scale_factor)
-    check_side("the photo", content.shape[-2:], sizes[0], [*cfg.content_layers, *cfg.layout_layers, *cfg.style_layers])
-    for i, s in enumerate(styles):  # read at the coarsest scale too when the painting follows the scales
-        side = max(16, round(cfg.style_scale * (sizes[0] if cfg.style_per_scale else cfg.size)))
-        check_side("the style image" if len(styles) == 1 else f"style image {i + 1}", s.shape[-2:], side, cfg.style_layers)
     device = torch.device(device)
     t0 = time.perf_counter()
     L.seed_everything(cfg.seed, verbose=False)

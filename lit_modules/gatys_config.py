@@ -81,5 +81,25 @@ class GatysConfig:
             raise ConfigError(f"lr must be a positive number, got {self.lr}")
         check_gatys_precision(self.precision)
 
+    def check_sides(self, photo_hw: tuple[int, int], style_hws: list[tuple[int, int]] = ()) -> None:
+        """Refuse, in one line, a photo or painting ((H, W) each) that the loss network's pools would
+        empty at the smallest size this run reads it (the coarsest scale; the painting too when it
+        follows the scales)."""
+        from .vgg import check_side  # torch: only when asked (the CLI reads this module's defaults fast)
+
+        coarsest = scale_sizes(self.size, self.min_size, self.scale_factor)[0]
+        check_side("the photo", tuple(photo_hw), coarsest, [*self.content_layers, *self.layout_layers, *self.style_layers])
+        side = max(16, round(self.style_scale * (coarsest if self.style_per_scale else self.size)))
+        for i, hw in enumerate(style_hws):
+            check_side("the style image" if len(style_hws) == 1 else f"style image {i + 1}", tuple(hw), side, self.style_layers)
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def scale_sizes(size: int, min_size: int, factor: float) -> list[int]:
+    """Long sides from ``min_size`` up to ``size`` by ``factor``: 512, 256, sqrt2 -> [256, 362, 512]."""
+    sizes = [size]
+    while sizes[-1] / factor >= min_size * 0.99:
+        sizes.append(round(sizes[-1] / factor))
+    return sizes[::-1]

@@ -306,3 +306,13 @@ def test_a_worker_without_its_server_stops_and_removes_its_folder(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, timeout=30)
     assert out.returncode == 128 + signal.SIGTERM and time.monotonic() - t0 < 10
     assert not work.exists()
+
+
+def test_a_gatys_photo_too_thin_for_the_loss_network_is_a_4xx_before_a_job_starts(zoo_home):
+    """3000x40 at 256 px is 256x3 at the coarsest scale (128 px: 2 rows): VGG's pools would empty it.
+    Refused at submission in one line, not as a job that fails in its worker."""
+    with TestClient(serve_app.create_app(gatys=True)) as c:
+        r = c.post("/api/gatys", files={"image": ("p.png", encoded((3000, 40), "PNG"), "image/png")},
+                   data={"style": "starry", "size": "256", "steps": "3"})
+        detail = one_line_json(r, 400)
+        assert "512x7 px" in detail and "2 px" in detail and "at least 16" in detail  # decoded at the page's 512 px

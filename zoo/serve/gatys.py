@@ -34,6 +34,7 @@ from fastapi import File, Form, HTTPException, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
 from lit_modules.errors import StyleZooError, one_line
+from zoo.inference.gatys import gatys_config
 from zoo.media.images import declared_pixels, decode_image
 from zoo.registry import styles
 
@@ -211,7 +212,8 @@ def add_routes(app, max_upload_bytes: int) -> None:
         gate, label = app.state.gate, "the uploaded file"
         try:  # refuse non-images here, not in the worker; decoded within the server's decoding budget
             pixels = await gate.off_loop(declared_pixels, image.file, label, MAX_PIXELS)
-            await gate.decode(pixels, decode_image, image.file, label, MAX_PIXELS, MAX_SIDE)
+            img = (await gate.decode(pixels, decode_image, image.file, label, MAX_PIXELS, MAX_SIDE))[0]
+            gatys_config(style, {"size": size, "steps": steps}).check_sides((img.height, img.width))  # not in the worker
         except StyleZooError as e:
             raise HTTPException(status_of(e), one_line(e)) from None
         image.file.seek(0)
