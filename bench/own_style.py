@@ -41,14 +41,17 @@ def zoo(*args: str) -> float:
     return time.perf_counter() - t0
 
 
-def train_and_publish(painting: Path, work: Path, data: str, minutes: float | None = None, init: str | None = None) -> dict:
+def train_and_publish(painting: Path, work: Path, data: str, minutes: float | None = None, init: str | None = None,
+                      preset: str | None = None) -> dict:
     name = painting.stem + ("" if minutes is None else f"-{minutes:g}min") + ("" if init is None else f"-from-{init.replace('@', '')}")
+    name += "" if preset is None else f"-{preset}"
     run, store = work / "runs" / name, work / "zoo"
     done = work / f"{name}.json"
     if done.is_file():  # measured already (--keep): reuse
         return json.loads(done.read_text())
     budget = () if minutes is None else ("--minutes", str(minutes))
     budget += () if init is None else ("--init", init)
+    budget += () if preset is None else ("--preset", preset)
     train_s = zoo("train", "--style-image", str(painting), "--data", data, *budget, "--out", str(run.parent), "--run-id", name)
     publish_s = zoo("publish", str(run), "--name", name.replace("_", "-"), "--zoo", str(store), "--no-sample")
     out = {"train_s": train_s, "publish_s": publish_s, "ref": f"{name.replace('_', '-')}@1", "zoo": str(store)}
@@ -96,6 +99,7 @@ def main() -> None:
     ap.add_argument("--photos", type=int, default=6, help="demo photos to measure on")
     ap.add_argument("--minutes", type=float, help="train with this budget instead of the default (what more time buys)")
     ap.add_argument("--init", help="warm start from this zoo model instead of the preset's choice (what the start buys)")
+    ap.add_argument("--preset", help="train with this preset (configs/train) instead of the CPU default (a variant of the recipe)")
     ap.add_argument("--keep", type=Path, help="keep runs and zoo here (a rerun reuses what is measured)")
     ap.add_argument("--figure", type=Path, help="painting | photo | model | Gatys, one row a painting (JPEG)")
     ap.add_argument("--figure-photo", default="chicago", help="the demo photo the figure shows")
@@ -111,7 +115,7 @@ def main() -> None:
     table, fig_rows = [], []
     for name in args.paintings.split(","):
         painting = ASSETS / "styles" / f"{name}.jpg"
-        t = train_and_publish(painting, work, args.data, args.minutes, args.init)
+        t = train_and_publish(painting, work, args.data, args.minutes, args.init, args.preset)
         ours_fn, ours = collect(zoo_api.load(t["ref"], zoo=t["zoo"]).tensor)
         gat_fn, gat = collect(gatys_fn(None, painting, 512, label=name))
         m = metrics_for(ours_fn, photos, painting, size=512, per_photo=True)
