@@ -14,6 +14,10 @@ class ConfigError(StyleZooError):
     """A setting is out of range or names something that does not exist."""
 
 
+class TrainingDiverged(StyleZooError):
+    """The training loss became NaN or infinite: the run stops before the weights do."""
+
+
 def one_line(e: BaseException, limit: int = 300) -> str:
     """The first line of an exception's message (an OSError's strerror first), else its type's name.
 

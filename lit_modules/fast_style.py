@@ -15,7 +15,7 @@ import math
 import lightning as L
 import torch
 
-from .errors import ConfigError
+from .errors import ConfigError, TrainingDiverged
 from .losses import PerceptualLoss
 from .transformer_net import TransformerNet
 
@@ -187,6 +187,9 @@ class FastStyle(L.LightningModule):
             terms = self.control(terms)
         self.skipped += int(skipped)
         self.last_terms = {k: float(v.detach()) for k, v in terms.items()}
+        if not math.isfinite(self.last_terms["total"]):  # stop before Adam writes NaN into every weight (and checkpoint)
+            raise TrainingDiverged(f"training diverged at step {self.global_step} (loss {self.last_terms['total']}); the "
+                                   "checkpoints before it are kept: lower --lr or --style-weight and start again")
         self.log_dict({f"loss/{k}": v.detach() for k, v in terms.items()}, on_step=True, prog_bar=False, logger=True,
                       batch_size=content.shape[0])
         self.log("loss", terms["total"].detach(), prog_bar=True, logger=False, batch_size=content.shape[0])

@@ -123,3 +123,26 @@ def test_any_damaged_setting_loads_or_is_one_line(tmp_path_factory, changes):
         return
     cfg.check()  # what loaded is a config every later step can use
     assert isinstance(cfg.image_size, int) and isinstance(cfg.lr, (int, float))
+
+
+def test_a_loss_that_turns_inf_stops_the_run_in_one_line_before_the_weights_do(tmp_path):
+    """A style weight of 1e38 overflows the first step's loss: exit 1, one line saying the run
+    diverged and what to lower, and no checkpoint written from NaN weights."""
+    r = zoo(*TINY, "--steps", "3", "--checkpoint-every", "1", "--style-weight", "1e38", "--out", str(tmp_path), "--run-id", "d")
+    lines = [ln for ln in r.output.splitlines() if ln.startswith("error:")]
+    assert r.exit_code == 1 and len(lines) == 1 and "diverged at step 0" in lines[0] and "--style-weight" in lines[0], r.output
+    assert "Traceback" not in r.output and latest_checkpoint(tmp_path / "d") is None
+
+
+def test_a_warm_start_from_a_diverged_checkpoint_is_one_line(done, tmp_path):
+    """--init from a checkpoint whose weights hold NaN: refused before any step, naming the tensor."""
+    ckpt = torch.load(done / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    key = next(k for k in ckpt["state_dict"] if k.startswith("net.") and k.endswith("weight"))
+    w = ckpt["state_dict"][key].contiguous().clone()  # (a channels_last tensor has no flat view)
+    w.view(-1)[0] = float("nan")
+    ckpt["state_dict"][key] = w
+    bad = tmp_path / "nan.ckpt"
+    torch.save(ckpt, bad)
+    r = zoo(*TINY, "--steps", "1", "--init", str(bad), "--out", str(tmp_path / "runs"), "--run-id", "w")
+    assert r.exit_code == 1 and "NaN or infinite" in r.output and key[4:] in r.output, r.output
+    assert "Traceback" not in r.output

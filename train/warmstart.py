@@ -69,6 +69,9 @@ def init_state(init: str, styles: list[str], from_model: Callable[[str], WarmSou
     else:
         src = from_model(init)
     base = src.states[src.default]
+    bad = next((f"{s}: {k}" for s, st in src.states.items() for k, v in st.items() if not torch.isfinite(v.float()).all()), None)
+    if bad is not None:  # a diverged run's checkpoint: every step from it would be NaN
+        raise ConfigError(f"--init {init}: its weights hold NaN or infinite values ({bad}); start from an earlier checkpoint")
     norms = norm_keys(base)
     taken = {s: (s if s in src.states else src.default) for s in styles}
     if len(styles) == 1:
