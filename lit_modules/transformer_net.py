@@ -188,6 +188,12 @@ def norm_keys(state: dict) -> set[str]:
     return {k for k in state if k.rsplit(".", 1)[0] in names}
 
 
+def nonfinite_key(state: dict) -> str | None:
+    """The first tensor of a state dict holding NaN or inf (a diverged run, a poisoned file), else None:
+    such a network paints every pixel NaN, which an image file stores as black."""
+    return next((k for k, v in state.items() if not torch.isfinite(v.float()).all()), None)
+
+
 def blend(nets: Sequence["TransformerNet"], weights: Sequence[float]) -> "TransformerNet":
     """One plain network whose instance-norm scale/shift are ``sum_i w_i * net_i``'s (Dumoulin et
     al.'s style interpolation). The nets must share their convolutions (one conditional network's

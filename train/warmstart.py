@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from lit_modules.errors import ConfigError
-from lit_modules.transformer_net import norm_keys
+from lit_modules.transformer_net import nonfinite_key, norm_keys
 
 from .runs import read_run, run_styles, select_style
 
@@ -69,7 +69,7 @@ def init_state(init: str, styles: list[str], from_model: Callable[[str], WarmSou
     else:
         src = from_model(init)
     base = src.states[src.default]
-    bad = next((f"{s}: {k}" for s, st in src.states.items() for k, v in st.items() if not torch.isfinite(v.float()).all()), None)
+    bad = next((f"{s}: {k}" for s, st in src.states.items() if (k := nonfinite_key(st)) is not None), None)
     if bad is not None:  # a diverged run's checkpoint: every step from it would be NaN
         raise ConfigError(f"--init {init}: its weights hold NaN or infinite values ({bad}); start from an earlier checkpoint")
     norms = norm_keys(base)

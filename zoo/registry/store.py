@@ -221,7 +221,7 @@ def network_from_bytes(data: bytes, config: dict) -> TransformerNet:
     import torch
     from safetensors.torch import load as st_load
 
-    from lit_modules.transformer_net import TransformerNet
+    from lit_modules.transformer_net import TransformerNet, nonfinite_key
 
     arch = architecture(config)
     with torch.device("meta"):
@@ -235,8 +235,8 @@ def network_from_bytes(data: bytes, config: dict) -> TransformerNet:
         state = st_load(data)
     except Exception as e:
         raise IntegrityError(f"cannot read safetensors weights ({type(e).__name__}: {one_line(e, 120)})") from None
-    bad = next((k for k, v in state.items() if not torch.isfinite(v.float()).all()), None)
-    if bad is not None:  # a diverged run or a poisoned file: every output would be NaN, saved as black
+    bad = nonfinite_key(state)
+    if bad is not None:
         raise IntegrityError(f"weights hold NaN or infinite values (tensor {show(bad)}); refusing them")
     try:
         net.load_state_dict({k: v.float() for k, v in state.items()})

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from lit_modules.errors import StyleZooError, one_line
-from lit_modules.transformer_net import TransformerNet
+from lit_modules.transformer_net import TransformerNet, nonfinite_key
 from train.runs import RunError, read_run, run_styles, select_style
 from zoo.inference.stylizer import Stylizer
 from zoo.media.images import load_image, to_pil_inplace
@@ -63,9 +63,9 @@ def weights_bytes(weights: dict[str, torch.Tensor], config: dict, dtype: str) ->
     except RuntimeError as e:
         raise PublishError(f"checkpoint weights do not fit TransformerNet(width={net.width}): {one_line(e, 160)}") from None
     state = {k: v.detach().to("cpu", DTYPES[dtype]).contiguous() for k, v in net.state_dict().items()}
-    bad = next((k for k, v in state.items() if not torch.isfinite(v.float()).all()), None)
+    bad = nonfinite_key(state)
     if bad is not None:  # no zoo loads such weights: say why here, not at the user's first apply
-        finite = bool(torch.isfinite(weights[bad].float()).all()) if bad in weights else False
+        finite = bad in weights and nonfinite_key({bad: weights[bad]}) is None
         raise PublishError(f"tensor {bad} holds NaN or infinite values" + (f" in {dtype} (too large for it; publish with --dtype fp32)"
                            if finite else " (the run diverged; publish an earlier checkpoint)"))
     params = sum(v.numel() for v in state.values())
