@@ -64,7 +64,8 @@ def resize_painting(painting, long_side: int):
     Lanczos, as ``zoo.media.images`` resizes a painting read from its file: the first stage's Gram
     targets and the calibration's S0 then match the painting loaded at that size. A bilinear shrink
     (even antialiased) blurs the strokes: S0 18-45 % higher for the same painting, the most for the
-    finest texture (wheat_field), and a style weight that much lower."""
+    finest texture (wheat_field), and a style weight that much lower. (``train`` does not import ``zoo``,
+    so the uint8 round trip is written here.)"""
     if isinstance(painting, (list, tuple)):
         return [resize_painting(p, long_side) for p in painting]
     h, w = painting.shape[-2:]

@@ -224,7 +224,7 @@ def _one_style(cfg: TrainConfig, name: str | None):
                 "sha256": sha256_file(path) if path.is_file() else ""}
         recs = untuned_weights(cfg.style_size)
     img = read_image(path)
-    smallest = min(int(cfg.style_size), cfg.painting_size())  # the first stage's painting is shrunk to this
+    smallest = min(int(cfg.style_size), int((cfg.last_stage or {}).get("style_size", cfg.style_size)))  # the stages' least
     check_side(f"the painting {path.name}", (img.height, img.width), smallest, cfg.style_layers)
     return meta, pil_to_tensor(resize_long_side(img, cfg.painting_size())), recs  # (1, 3, H, W)
 
