@@ -119,6 +119,37 @@ def test_one_named_style_gets_the_own_recipe_and_several_get_quick(tmp_path):
     assert cfg["preset"] == "quick" and cfg["init"] is None
 
 
+def test_auto_picks_the_own_recipe_for_one_painting_and_the_from_scratch_one_for_several():
+    from train.run import auto_preset
+
+    assert [auto_preset(None, "my.jpg", gpu) for gpu in (False, True)] == ["own", "own-gpu"]
+    assert [auto_preset("starry", None, gpu) for gpu in (False, True)] == ["own", "own-gpu"]
+    assert [auto_preset("starry,wave", None, gpu) for gpu in (False, True)] == ["quick", "default"]
+
+
+def test_the_gpu_recipe_is_the_own_one_on_256_px_crops_in_one_stage():
+    """own-gpu extends own: the start, the calibration and the limit are written once, in own.yaml."""
+    own, gpu = build_config("own", style_image="x.jpg"), build_config("own-gpu", style_image="x.jpg")
+    for k in ("init", "calibration_gain", "content_limit", "width", "content_layers", "style_layers", "channels_last"):
+        assert getattr(gpu, k) == getattr(own, k), k
+    assert gpu.last_stage is None and gpu.image_size == 256 and gpu.style_size == 512 and 0 < gpu.minutes < own.minutes
+    assert [s.image_size for s in stages(gpu)] == [256]
+
+
+def test_the_gpu_recipe_runs_on_a_cpu(tmp_path):
+    """What `zoo train --style-image P` does on a GPU (--preset own-gpu), on this CPU with a tiny crop:
+    the nearest model's warm start, the calibrated weight, one stage in a time budget."""
+    r = CliRunner().invoke(app, ["train", "--style-image", str(STYLES / "tahiti.jpg"), "--data", VAL, "--preset", "own-gpu",
+                                 "--steps", "2", "--image-size", "32", "--style-size", "64", "--batch-size", "2",
+                                 "--precision", "fp32", "--quiet", "--out", str(tmp_path), "--run-id", "g"])
+    assert r.exit_code == 0, r.output
+    cfg = yaml.safe_load((tmp_path / "g" / "config.yaml").read_text())
+    assert cfg["preset"] == "own-gpu" and cfg["minutes"] > 0 and cfg["last_stage"] is None
+    assert "@" in cfg["init"] and "calibrated" in r.output and "zoo publish" in r.output
+    summary = yaml.safe_load((tmp_path / "g" / "summary.json").read_text())
+    assert summary["steps"] == 2 and (tmp_path / "g" / "checkpoints" / "last.ckpt").is_file()
+
+
 def test_a_shape_flag_against_the_own_warm_start_names_the_way_out(tmp_path):
     """`--style starry --width 0.25` (a from-scratch habit) meets the own recipe's warm start: one
     line that says to drop the flag or to train from scratch with --preset quick; no run is left."""

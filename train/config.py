@@ -191,15 +191,21 @@ def presets() -> list[str]:
     return sorted(p.stem for p in (configs_dir() / "train").glob("*.yaml"))
 
 
-def load_preset(name: str) -> dict:
-    """The overrides a preset yaml makes to TrainConfig's defaults."""
+def load_preset(name: str, _seen: tuple[str, ...] = ()) -> dict:
+    """The overrides a preset yaml makes to TrainConfig's defaults. ``extends: OTHER`` starts from
+    another preset's settings (a variant states only what it changes, so a retuned setting of the
+    recipe it shares is written once)."""
     if name not in presets():
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(presets())}")
-    data = check_types(yaml.safe_load((configs_dir() / "train" / f"{name}.yaml").read_text()) or {}, f"preset {name}")
+    if name in _seen:
+        raise ConfigError(f"preset {name!r} extends itself ({' -> '.join((*_seen, name))})")
+    raw = yaml.safe_load((configs_dir() / "train" / f"{name}.yaml").read_text()) or {}
+    base = raw.pop("extends", None) if isinstance(raw, dict) else None
+    data = check_types(raw, f"preset {name}")
     unknown = set(data) - TrainConfig.fields()
     if unknown:
         raise ConfigError(f"preset {name!r} has unknown setting(s): {', '.join(sorted(unknown))}")
-    return data
+    return data if base is None else {**load_preset(str(base), (*_seen, name)), **data}
 
 
 def build_config(preset: str | None = "quick", **overrides) -> TrainConfig:
