@@ -146,6 +146,7 @@ def test_the_gpu_recipe_runs_on_a_cpu(tmp_path):
     cfg = yaml.safe_load((tmp_path / "g" / "config.yaml").read_text())
     assert cfg["preset"] == "own-gpu" and cfg["minutes"] > 0 and cfg["last_stage"] is None
     assert "@" in cfg["init"] and "calibrated" in r.output and "zoo publish" in r.output
+    assert "--preset own is the CPU recipe" in r.output  # said on a CPU, where this preset is a few dozen steps
     summary = yaml.safe_load((tmp_path / "g" / "summary.json").read_text())
     assert summary["steps"] == 2 and (tmp_path / "g" / "checkpoints" / "last.ckpt").is_file()
 

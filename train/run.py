@@ -87,6 +87,9 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
         if preset in (None, "auto"):
             preset = auto_preset(overrides.get("style"), overrides.get("style_image"), torch.cuda.is_available())
         cfg = build_config(preset, **overrides)
+        if preset == "own-gpu" and not torch.cuda.is_available():
+            notice("own-gpu is sized for a GPU (a 1-minute budget at 256 px crops); on this CPU that is a few dozen "
+                   "steps: --preset own is the CPU recipe")
     cfg.check()
     if cfg.data.startswith("hf:") and cfg.data[3:].strip():
         from .hf_offline import check_hf_dataset
