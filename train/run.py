@@ -84,10 +84,11 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
             raise ConfigError(f"--resume continues {run_dir} with its own style; do not pass --{'/--'.join(sorted(changed)).replace('_', '-')}")
         cfg = cfg.update(**overrides, out=str(run_dir.parent), run_id=run_dir.name)
     else:
+        gpu = torch.cuda.is_available() and overrides.get("accelerator") != "cpu"  # --accelerator cpu on a GPU machine
         if preset in (None, "auto"):
-            preset = auto_preset(overrides.get("style"), overrides.get("style_image"), torch.cuda.is_available())
+            preset = auto_preset(overrides.get("style"), overrides.get("style_image"), gpu)
         cfg = build_config(preset, **overrides)
-        if preset == "own-gpu" and not torch.cuda.is_available():
+        if preset == "own-gpu" and not gpu:
             notice("own-gpu is sized for a GPU (a 1-minute budget at 256 px crops); on this CPU that is a few dozen "
                    "steps: --preset own is the CPU recipe")
     cfg.check()
