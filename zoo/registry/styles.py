@@ -211,6 +211,7 @@ def catalogue(zoo: str | None = None) -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 def _one_style(cfg: TrainConfig, name: str | None):
     from lit_modules.vgg import check_side
+    from train.schedule import stages
     from zoo.media.images import pil_to_tensor, read_image, resize_long_side
 
     if name:
@@ -224,7 +225,7 @@ def _one_style(cfg: TrainConfig, name: str | None):
                 "sha256": sha256_file(path) if path.is_file() else ""}
         recs = untuned_weights(cfg.style_size)
     img = read_image(path)
-    smallest = min(int(cfg.style_size), int((cfg.last_stage or {}).get("style_size", cfg.style_size)))  # the stages' least
+    smallest = min(s.style_size for s in stages(cfg))  # the size the run reads it at, least of its stages
     check_side(f"the painting {path.name}", (img.height, img.width), smallest, cfg.style_layers)
     return meta, pil_to_tensor(resize_long_side(img, cfg.painting_size())), recs  # (1, 3, H, W)
 
