@@ -76,3 +76,19 @@ def test_apply_in_a_new_process_writes_reports_and_exits_cleanly(new_user):
     assert sorted(p.name for p in work.iterdir()) == ["out.png"]  # no temp file left
     r = zoo(["apply", "starry", str(work / "missing.jpg"), "-o", str(work / "x.jpg")], env, work, timeout=120)
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "missing.jpg" in r.stderr
+
+
+def test_every_command_says_what_it_does_in_one_line_of_zoo_help():
+    """`zoo --help` lists each command beside its docstring's first paragraph; rich help keeps that
+    paragraph's line breaks, so one written over several source lines breaks the table mid-sentence."""
+    import typer
+
+    from zoo.cli import app
+
+    for info in app.registered_commands:
+        name = info.name or info.callback.__name__
+        summary = (info.callback.__doc__ or "").strip().split("\n\n")[0]
+        assert summary, f"zoo {name}: no help"
+        assert "\n" not in summary, f"zoo {name}: first paragraph of its help spans lines: {summary!r}"
+    root = typer.main.get_command(app)
+    assert set(root.commands) >= {"train", "list", "apply", "stylize", "evaluate", "publish", "pull"}

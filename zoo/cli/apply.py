@@ -33,9 +33,9 @@ def apply(
     zoo: ZooOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Stylise photos and videos with a zoo model (sha256-verified safetensors; strokes sized to the
-    photo, tiles for big photos; videos frame by frame with shared statistics and flow-guided
-    blending, audio copied)."""
+    """Stylise photos and videos with a zoo model.
+
+    Weights are sha256-verified safetensors; strokes are sized to the photo, big photos go in tiles; videos go frame by frame with shared statistics and flow-guided blending, audio copied."""  # one line: rich help keeps the docstring's line breaks
     import time
 
     from lit_modules.hw import resolve_device
