@@ -90,14 +90,8 @@ def declared_pixels(data: bytes | BinaryIO, label: str = "upload", max_pixels: i
     src = io.BytesIO(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
     start = src.tell()
     try:
-        with _pillow_limits(max_pixels), Image.open(src) as img:
+        with _opened(src, label, max_pixels) as img:
             pixels = img.width * img.height
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_large(label, max_pixels) from None
-    except Image.UnidentifiedImageError:
-        raise NotAnImage(f"{label}: not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{label}: cannot decode image ({one_line(e)})") from None
     finally:
         src.seek(start)
     if pixels > max_pixels:
@@ -107,6 +101,21 @@ def declared_pixels(data: bytes | BinaryIO, label: str = "upload", max_pixels: i
 
 def _too_large(label: str, max_pixels: int) -> ImageTooLarge:
     return ImageTooLarge(f"{label}: image too large (over {max_pixels:,} pixels), refused as a possible decompression bomb")
+
+
+@contextmanager
+def _opened(src, label: str, max_pixels: int):
+    """``Image.open(src)`` under ``_pillow_limits``, Pillow's failures as this module's one-line errors
+    (the one mapping for headers and pixels alike)."""
+    try:
+        with _pillow_limits(max_pixels), Image.open(src) as img:
+            yield img
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_large(label, max_pixels) from None
+    except Image.UnidentifiedImageError:
+        raise NotAnImage(f"{label}: not an image file Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{label}: cannot decode image ({one_line(e)})") from None
 
 
 @contextmanager
@@ -131,20 +140,13 @@ def _draft(img: Image.Image, max_side: int | None) -> None:
 
 
 def _decode(src, label: str, max_pixels: int, max_side: int | None = None) -> Image.Image:
-    try:
-        with _pillow_limits(max_pixels), Image.open(src) as img:
-            if img.width * img.height > max_pixels:  # checked before decoding a single pixel
-                raise Image.DecompressionBombError(label)
-            _draft(img, max_side)
-            img.load()
-            ImageOps.exif_transpose(img, in_place=True)  # in place: no second full-size copy
-            return _to_rgb(img)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise _too_large(label, max_pixels) from None
-    except Image.UnidentifiedImageError:
-        raise NotAnImage(f"{label}: not an image file Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{label}: cannot decode image ({one_line(e)})") from None
+    with _opened(src, label, max_pixels) as img:
+        if img.width * img.height > max_pixels:  # checked before decoding a single pixel
+            raise Image.DecompressionBombError(label)
+        _draft(img, max_side)
+        img.load()
+        ImageOps.exif_transpose(img, in_place=True)  # in place: no second full-size copy
+        return _to_rgb(img)
 
 
 def encode_image(img: Image.Image, fmt: str = "JPEG", quality: int = 92) -> bytes:
