@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from conftest import PHOTOS_1K, STYLES
 from lit_modules.errors import ConfigError
 from train.config import build_config
-from train.schedule import describe, lr_at, resize_painting, stage_at, stages
+from train.schedule import Stage, describe, lr_at, resize_painting, stage_at, stages
 from zoo.cli import app
 from zoo.media.images import load_image
 
@@ -132,7 +132,9 @@ def test_the_gpu_recipe_is_the_own_one_on_256_px_crops_in_one_stage():
     own, gpu = build_config("own", style_image="x.jpg"), build_config("own-gpu", style_image="x.jpg")
     for k in ("init", "calibration_gain", "content_limit", "width", "content_layers", "style_layers", "channels_last"):
         assert getattr(gpu, k) == getattr(own, k), k
-    assert gpu.last_stage is None and gpu.image_size == 256 and gpu.style_size == 512 and 0 < gpu.minutes < own.minutes
+    assert gpu.last_stage is None and gpu.image_size == 256 and gpu.style_size == 512
+    # a budget in photos (the same model on any GPU), with a time limit for a slow one
+    assert gpu.max_steps * gpu.batch_size >= 5 * 1616 and 0 < gpu.minutes <= 15  # 5x the photos of a 13-minute CPU run
     assert [s.image_size for s in stages(gpu)] == [256]
 
 
@@ -181,3 +183,18 @@ def test_a_painting_too_thin_for_the_loss_network_is_one_line_before_a_run_start
                                  "--out", str(tmp_path / "runs"), "--run-id", "t"])
     assert r.exit_code == 1 and "3000x2 px" in r.output and "less elongated" in r.output, r.output
     assert "Traceback" not in r.output and not (tmp_path / "runs" / "t").exists()
+
+
+def test_steps_lead_the_schedule_when_they_run_out_before_the_time_budget(tmp_path):
+    """--steps 4 --minutes 10: the run ends at step 4 and its lr has decayed over the 4 steps (by the
+    clock it would still be at its start); the card's schedule names both budgets."""
+    r = CliRunner().invoke(app, ["train", "--style-image", str(STYLES / "tahiti.jpg"), "--data", VAL, "--preset", "quick",
+                                 "--minutes", "10", "--steps", "4", "--lr", "0.001", "--image-size", "32", "--style-size", "64",
+                                 "--width", "0.25", "--precision", "fp32", "--quiet", "--out", str(tmp_path), "--run-id", "h"])
+    assert r.exit_code == 0, r.output
+    summary = yaml.safe_load((tmp_path / "h" / "summary.json").read_text())
+    assert summary["steps"] == 4 and summary["wall_seconds"] < 120
+    ckpt = torch.load(tmp_path / "h" / "checkpoints" / "last.ckpt", weights_only=False)
+    lr = ckpt["optimizer_states"][0]["param_groups"][0]["lr"]
+    assert lr == pytest.approx(lr_at([Stage(0.0, 32, 64, 4, 1e-3)], 3 / 4), rel=1e-6) and lr < 2e-4
+    assert "4 steps or 10 min, whichever ends first" in ckpt["hyper_parameters"]["schedule"]

@@ -48,7 +48,7 @@ def one_painting(style: str | None, style_image: str | None) -> bool:
 
 def auto_preset(style: str | None, style_image: str | None, gpu: bool) -> str:
     """``--preset auto``: one painting (your own or one named style) learns from the nearest zoo model
-    in a time budget, ``own-gpu`` (about a minute) on a GPU, ``own`` (13 minutes) on a CPU; several
+    in a time budget, ``own-gpu`` (a fixed number of photos: about a minute on a data-centre GPU) on a GPU, ``own`` (13 minutes) on a CPU; several
     styles at once train one network from scratch, with the paper's recipe on a GPU, ``quick`` on a CPU."""
     if one_painting(style, style_image):
         return "own-gpu" if gpu else "own"
@@ -89,8 +89,8 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
             preset = auto_preset(overrides.get("style"), overrides.get("style_image"), gpu)
         cfg = build_config(preset, **overrides)
         if preset == "own-gpu" and not gpu:
-            notice("own-gpu is sized for a GPU (a 1-minute budget at 256 px crops); on this CPU that is a few dozen "
-                   "steps: --preset own is the CPU recipe")
+            notice(f"own-gpu is sized for a GPU ({cfg.max_steps:,} steps of {cfg.batch_size} photos at {cfg.image_size} px); "
+                   f"on this CPU its {cfg.minutes:g}-minute limit ends it long before: --preset own is the CPU recipe")
     cfg.check()
     if cfg.data.startswith("hf:") and cfg.data[3:].strip():
         from .hf_offline import check_hf_dataset

@@ -5,8 +5,9 @@ A run has one stage (the preset's crop and lr) or two: ``last_stage`` in the con
 larger crop and painting partway through. Each stage decays its own lr with a cosine to 1 %. With a
 time budget the run's progress is its wall time over the budget (earlier legs of a resumed run
 included), so the same schedule fits whatever this machine manages in that time, and the run stops
-with a checkpoint before the budget is spent (``train.trainer.Schedule``, the callback that applies
-this plan; this module imports no Lightning, so the CLI's checks stay fast).
+with a checkpoint before the budget is spent. Where its steps over ``max_steps`` are further on, they
+lead instead: a budget in photos with a time limit (``train.trainer.Schedule``, the callback that
+applies this plan; this module imports no Lightning, so the CLI's checks stay fast).
 """
 from __future__ import annotations
 
@@ -37,9 +38,9 @@ def stages(cfg) -> list[Stage]:
                          int(s.get("batch_size", cfg.batch_size)), float(s.get("lr", cfg.lr)))]
 
 
-def describe(plan: list[Stage], minutes: float | None) -> str:
+def describe(plan: list[Stage], minutes: float | None, steps: int | None = None) -> str:
     """The stages in one line, for the run's card."""
-    budget = f"{minutes:g} min" if minutes else "the steps"
+    budget = "the steps" if not minutes else f"{minutes:g} min" if not steps else f"{steps:,} steps or {minutes:g} min, whichever ends first"
     parts = [f"{s.image_size} px crops, painting {s.style_size} px, batch {s.batch_size}, lr {s.lr:g}"
              + (f" from {s.start:.0%}" if s.start else "") for s in plan]
     return f"{'; then '.join(parts)} of {budget} (cosine lr decay in each stage)"

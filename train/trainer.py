@@ -122,7 +122,10 @@ class Throughput(Callback):
 
 class Schedule(Callback):
     """Sets each step's stage (the module's crop, batch and Gram targets) and learning rate, and
-    with a time budget stops the run before the budget is spent (the time left is in the bar)."""
+    with a time budget stops the run before the budget is spent (the time left is in the bar).
+    With both a time budget and ``max_steps``, whichever runs out first ends the run, and the
+    schedule follows the one nearer its end: a GPU preset can be sized in photos (the same model on
+    any GPU) with a time limit for a slow one, while a CPU preset's max_steps is only a far cap."""
 
     def __init__(self, plan: list[Stage], painting, max_steps: int, seconds: float | None = None,
                  wall: Callable[[], float] | None = None) -> None:
@@ -134,9 +137,17 @@ class Schedule(Callback):
         self._timed: int | None = None  # the stage of the steps step_s averages
 
     def progress(self, trainer) -> float:
+        done = trainer.global_step / max(1, self.max_steps)
         if self.seconds:  # rank 0's clock for every rank: one lr and one stage, or the replicas drift apart
-            return trainer.strategy.broadcast(min(1.0, self.wall() / self.seconds), src=0)
-        return min(1.0, trainer.global_step / max(1, self.max_steps))
+            done = max(done, trainer.strategy.broadcast(self.wall() / self.seconds, src=0))
+        return min(1.0, done)
+
+    def seconds_left(self, trainer) -> float:
+        """Until the budget or max_steps (at the recent pace) ends the run, whichever is sooner."""
+        left = self.seconds - self.wall()
+        if self.step_s is not None:
+            left = min(left, (self.max_steps - trainer.global_step) * self.step_s)
+        return max(0.0, left)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
         frac = self.progress(trainer)
@@ -146,7 +157,7 @@ class Schedule(Callback):
         for group in trainer.optimizers[0].param_groups:
             group["lr"] = lr_at(self.plan, frac)
         if self.seconds:
-            pl_module.log("min left", max(0.0, self.seconds - self.wall()) / 60, prog_bar=True, logger=False, batch_size=1)
+            pl_module.log("min left", self.seconds_left(trainer) / 60, prog_bar=True, logger=False, batch_size=1)
         self._t = time.perf_counter()
 
     def enter(self, pl_module, i: int) -> None:
@@ -171,8 +182,8 @@ class Schedule(Callback):
         if trainer.strategy.broadcast(left < self.step_s, src=0):  # every rank stops at the same step
             trainer.should_stop = True  # the next step would overrun: stop now, checkpoint kept
         bar = trainer.progress_bar_callback
-        if hasattr(bar, "set_total"):  # the bar counts to the steps the time left holds, not to max_steps
-            bar.set_total(trainer.global_step + max(0, int(left / self.step_s)))
+        if hasattr(bar, "set_total"):  # the bar counts to the steps the time left holds (max_steps at most)
+            bar.set_total(min(self.max_steps, trainer.global_step + max(0, int(left / self.step_s))))
 
 
 class PreviewAtEnd(Callback):
@@ -195,7 +206,7 @@ def build_model(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, p
         style_weight=cfg.style_weight, tv_weight=cfg.tv_weight,
         # the last stage's crop and painting: the stroke scale the trained network paints at
         image_size=stages(cfg)[-1].image_size, style_size=stages(cfg)[-1].style_size,
-        schedule=describe(stages(cfg), cfg.minutes) if staged(cfg) else None,
+        schedule=describe(stages(cfg), cfg.minutes, cfg.max_steps) if staged(cfg) else None,
         data=cfg.data, lr=cfg.lr, lr_schedule="none" if staged(cfg) else cfg.lr_schedule,  # train.schedule sets the lr
         batch_size=cfg.batch_size, max_steps=cfg.max_steps,
         seed=cfg.seed, precision=precision, channels_last=cfg.channels_last, image_every=cfg.image_every,

@@ -30,7 +30,7 @@ def train(
     max_time: Annotated[Optional[str], typer.Option(help="Stop after DD:HH:MM:SS (checkpoint kept).")] = None,
     minutes: Annotated[Optional[float], typer.Option(
         help="Time budget: the learning rate and crop stages are fitted to it and the run ends with a checkpoint "
-             "within it (default: the preset's; --steps is then only a cap).")] = None,
+             "within it (default: the preset's). With --steps, whichever ends first ends the run.")] = None,
     content_weight: Annotated[Optional[float], typer.Option(help="Content weight (default: the style's recommendation).")] = None,
     style_weight: Annotated[Optional[str], typer.Option(
         help="Style weight (default: the style's recommendation); with --style a,b,c one for all or one per style, e.g. 5,4,2.")] = None,
