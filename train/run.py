@@ -47,9 +47,10 @@ def one_painting(style: str | None, style_image: str | None) -> bool:
 
 
 def auto_preset(style: str | None, style_image: str | None, gpu: bool) -> str:
-    """``--preset auto``: one painting (your own or one named style) learns from the nearest zoo model
-    in a time budget, ``own-gpu`` (a fixed number of photos: about a minute on a data-centre GPU) on a GPU, ``own`` (13 minutes) on a CPU; several
-    styles at once train one network from scratch, with the paper's recipe on a GPU, ``quick`` on a CPU."""
+    """``--preset auto``: one painting (your own or one named style) learns from the nearest zoo model,
+    ``own-gpu`` on a GPU (a fixed number of photos: about a minute on a data-centre GPU), ``own`` on a
+    CPU (a 13-minute budget); several styles at once train one network from scratch, with the
+    paper's recipe on a GPU, ``quick`` on a CPU."""
     if one_painting(style, style_image):
         return "own-gpu" if gpu else "own"
     return "default" if gpu else "quick"
