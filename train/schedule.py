@@ -40,7 +40,12 @@ def stages(cfg) -> list[Stage]:
 
 def describe(plan: list[Stage], minutes: float | None, steps: int | None = None) -> str:
     """The stages in one line, for the run's card."""
-    budget = "the steps" if not minutes else f"{minutes:g} min" if not steps else f"{steps:,} steps or {minutes:g} min, whichever ends first"
+    if not minutes:
+        budget = "the steps"
+    elif not steps:
+        budget = f"{minutes:g} min"
+    else:  # a time budget with a step budget too: the one that runs out first ends the run
+        budget = f"{steps:,} steps or {minutes:g} min, whichever ends first"
     parts = [f"{s.image_size} px crops, painting {s.style_size} px, batch {s.batch_size}, lr {s.lr:g}"
              + (f" from {s.start:.0%}" if s.start else "") for s in plan]
     return f"{'; then '.join(parts)} of {budget} (cosine lr decay in each stage)"

@@ -57,7 +57,7 @@ def train(
     run_id: Annotated[Optional[str], typer.Option(help="Run directory name (default: STYLE-TIMESTAMP).")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this directory from its last checkpoint.")] = None,
     preset: Annotated[str, typer.Option(help="own (CPU, a painting of your own: warm start from the nearest zoo model, "
-                                              "a time budget), own-gpu (the same on a GPU: 256 px crops, 10,000 photos, about a minute on a data-centre GPU), quick (CPU, "
+                                              "a time budget), own-gpu (the same on a GPU: 256 px crops, a budget in photos), quick (CPU, "
                                               "minutes, from scratch), default (paper recipe, GPU, from scratch), builtin (the built-in "
                                               "models' CPU recipe: six styles, long, resumable), finetune (their second stage: one style "
                                               "at 256 px from --init NAME), or auto (--style-image or one --style: own-gpu on a GPU, own "
