@@ -8,6 +8,7 @@ defaults) on the same demo photos at 512 px. Not a test: it prints a table (and 
     python bench/own_style.py --paintings woman_with_hat --minutes 30  # what a longer budget buys
     python bench/own_style.py --paintings cafe_terrace --init wave@5   # what another warm start buys
     python bench/own_style.py --keep GPU_OUT/own                       # models bench/gpu_own.sh trained on a GPU
+    python bench/own_style.py --paintings /tmp/unlike/mondrian.jpg     # any image file (bench/unlike_paintings.py)
 
 Paintings: ``../shared/assets/styles/<name>.jpg``, none of them a built-in's. Photos: the demo photos
 (``../shared/assets/photos``), none in ``photos-1k``. Each train and publish runs in a fresh process,
@@ -111,7 +112,7 @@ def figure(path: Path, rows: list[tuple[Path, torch.Tensor, torch.Tensor, torch.
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--paintings", default=",".join(PAINTINGS), help="names in ../shared/assets/styles")
+    ap.add_argument("--paintings", default=",".join(PAINTINGS), help="names in ../shared/assets/styles, or image files")
     ap.add_argument("--data", default=str(ASSETS / "photos-1k" / "train"))
     ap.add_argument("--photos", type=int, default=6, help="demo photos to measure on")
     ap.add_argument("--minutes", type=float, help="train with this budget instead of the default (what more time buys)")
@@ -130,8 +131,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     photos = held_out_photos(None, args.photos)
     table, fig_rows = [], []
-    for name in args.paintings.split(","):
-        painting = ASSETS / "styles" / f"{name}.jpg"
+    for item in args.paintings.split(","):
+        painting = Path(item) if Path(item).suffix else ASSETS / "styles" / f"{item}.jpg"  # a file, or an asset's name
+        name = painting.stem
         t = train_and_publish(painting, work, args.data, args.minutes, args.init, args.preset)
         store = work / t["zoo"] if (work / t["zoo"]).is_dir() else Path(t["zoo"])  # bench/gpu_own.sh's: beside its json
         ours_fn, ours = collect(zoo_api.load(t["ref"], zoo=store).tensor)
