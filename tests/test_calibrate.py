@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import yaml
+from hypothesis import given, strategies as st
 from typer.testing import CliRunner
 
 from conftest import PHOTOS_1K, STYLES
+from train.calibrate import significant
 from train.config import build_config
 from train.run import calibrate
 from zoo.cli import app
@@ -26,6 +28,12 @@ def test_calibration_gives_the_named_styles_their_own_weights_back():
         assert tuned / 2 < found["style_weight"] < tuned * 2, (name, found, tuned)
         got[name] = found["style_weight"]
     assert got["starry"] > 2 * got["scream"]  # tuned 8 and 2
+
+
+@given(st.floats(1e-12, 1e12))
+def test_a_weight_keeps_its_significant_figures_however_small(v):
+    """A faint painting's calibrated weight is ~7e-4: decimal places would round it to 0.0007 or 0."""
+    assert significant(v) > 0 and abs(significant(v) / v - 1) < 1e-5
 
 
 def test_train_on_a_painting_records_its_calibrated_weight(tmp_path):

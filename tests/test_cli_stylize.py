@@ -35,7 +35,7 @@ def test_stylize_blends_style_images_and_preserves_color(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["not_image", "truncated", "missing", "bad_style", "bad_ext", "no_style", "bad_weights", "overwrite",
-                                  "thin_photo", "thin_style"])
+                                  "thin_photo", "thin_style", "flat_style"])
 def test_bad_input_one_line_nonzero_no_output(tmp_path, case):
     content = tmp_path / "c.jpg"
     shutil.copy(PHOTOS / "tubingen.jpg", content)
@@ -64,6 +64,10 @@ def test_bad_input_one_line_nonzero_no_output(tmp_path, case):
         Image.open(PHOTOS / "tubingen.jpg").convert("RGB").resize((3000, 2)).save(thin)
         args = (["stylize", str(thin), "--style", "starry", "-o", str(out), *TINY] if case == "thin_photo" else
                 ["stylize", str(content), "--style-image", str(thin), "-o", str(out), *TINY])
+    elif case == "flat_style":  # a blank export: Gatys would paint the photo grey
+        flat = tmp_path / "blank.png"
+        Image.new("RGB", (300, 200), (128, 128, 128)).save(flat)
+        args = ["stylize", str(content), "--style-image", str(flat), "-o", str(out), *TINY]
     before = sorted(p.name for p in tmp_path.iterdir())
     r = runner.invoke(app, args)
     assert r.exit_code != 0
@@ -73,6 +77,8 @@ def test_bad_input_one_line_nonzero_no_output(tmp_path, case):
         assert "starry" in err  # close match offered
     if case.startswith("thin"):
         assert "3000x2 px" in err and "at least 16" in err, err
+    if case == "flat_style":
+        assert "blank.png is one flat colour" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
 

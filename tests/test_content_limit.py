@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from conftest import PHOTOS_1K, STYLES
 from lit_modules.errors import ConfigError
 from lit_modules.fast_style import FastStyle
+from train.calibrate import significant
 from train.config import build_config
 from zoo.cli import app
 from zoo.media.images import load_image
@@ -84,7 +85,7 @@ def test_the_own_recipe_records_where_the_weight_ended_in_the_run_and_the_card(t
     cfg = yaml.safe_load((tmp_path / "t" / "config.yaml").read_text())
     ckpt = torch.load(tmp_path / "t" / "checkpoints" / "last.ckpt", weights_only=True)
     scale = math.exp(float(ckpt["state_dict"]["style_log_scale"]))  # kept for --resume
-    end = round(cfg["style_weight"] * scale, 4)
+    end = significant(cfg["style_weight"] * scale)
     said = f"style weight {end:g} at the end, from {cfg['style_weight']:g}" if scale < 1 else f"style weight {end:g}, kept"
     assert cfg["content_limit"] > 0 and scale <= 1.0 and said in r.output
     p = CliRunner().invoke(app, ["publish", str(tmp_path / "t"), "--name", "tahiti-own", "--zoo", str(tmp_path / "zoo"), "--no-sample"])

@@ -185,6 +185,24 @@ def test_a_painting_too_thin_for_the_loss_network_is_one_line_before_a_run_start
     assert "Traceback" not in r.output and not (tmp_path / "runs" / "t").exists()
 
 
+@pytest.mark.parametrize("kind", ["grey", "transparent"])
+def test_a_painting_of_one_flat_colour_is_one_line_before_a_run_starts(tmp_path, kind):
+    """A blank export, or a PNG with nothing opaque (composited over white), has no texture: the
+    calibration would give it a style weight of ~0 and the run would learn nothing. One line, exit 1,
+    no run directory."""
+    blank = tmp_path / "blank.png"
+    if kind == "grey":
+        Image.new("RGB", (400, 300), (128, 128, 128)).save(blank)
+    else:  # a real painting's pixels, every one of them fully transparent
+        img = Image.open(STYLES / "tahiti.jpg").convert("RGBA")
+        img.putalpha(0)
+        img.save(blank)
+    r = CliRunner().invoke(app, ["train", "--style-image", str(blank), "--data", VAL, "--quiet",
+                                 "--out", str(tmp_path / "runs"), "--run-id", "t"])
+    assert r.exit_code == 1 and "blank.png is one flat colour" in r.output, r.output
+    assert "Traceback" not in r.output and not (tmp_path / "runs" / "t").exists()
+
+
 def test_steps_lead_the_schedule_when_they_run_out_before_the_time_budget(tmp_path):
     """--steps 4 --minutes 10: the run ends at step 4 and its lr has decayed over the 4 steps (by the
     clock it would still be at its start); the card's schedule names both budgets."""

@@ -12,11 +12,18 @@ style sizes) on the same few photos, so the calibration holds under any preset.
 from __future__ import annotations
 
 import statistics
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 
-from lit_modules.losses import PerceptualLoss
+if TYPE_CHECKING:  # annotations only: train.runs (publish) takes significant() without the loss network
+    from lit_modules.losses import PerceptualLoss
+
+
+def significant(v: float, digits: int = 6) -> float:
+    """``v`` to ``digits`` significant figures: a faint painting's weight is small (7e-4 for one at
+    5 % of its contrast), and decimal places would round it away."""
+    return float(f"{v:.{digits}g}")
 
 
 @torch.no_grad()
@@ -36,4 +43,4 @@ def calibrated_style_weight(loss: PerceptualLoss, photos: torch.Tensor, painting
     products = [w * photo_style_distance(loss, feats, p) for p, w in references]
     k = statistics.median(products)
     s0 = photo_style_distance(loss, feats, painting)
-    return {"style_weight": round(k / max(s0, 1e-6), 4), "s0": round(s0, 4), "k": round(k, 4)}
+    return {"style_weight": significant(k / max(s0, 1e-6)), "s0": significant(s0), "k": significant(k)}

@@ -25,10 +25,10 @@ StyleInputs = Callable[[TrainConfig], tuple]
 
 
 def calibrate(cfg: TrainConfig, painting, references) -> dict:
-    """train.calibrate on the run's own loss and its held-out preview photos."""
+    """train.calibrate on the run's own loss and its held-out preview photos, times the preset's gain."""
     from lit_modules.losses import PerceptualLoss
 
-    from .calibrate import calibrated_style_weight
+    from .calibrate import calibrated_style_weight, significant
     from .data import ContentDataModule
 
     photos = ContentDataModule(cfg.data, image_size=cfg.image_size, preview_count=cfg.preview_count,
@@ -38,7 +38,10 @@ def calibrate(cfg: TrainConfig, painting, references) -> dict:
         data.setup()
         photos = torch.stack([data.train_set[i][0] for i in range(min(4, len(data.train_set)))])
     loss = PerceptualLoss(content=cfg.content_layers, style=cfg.style_layers, backbone=cfg.backbone, pooling=cfg.pooling)
-    return calibrated_style_weight(loss, photos, painting, references)
+    found = calibrated_style_weight(loss, photos, painting, references)
+    if cfg.calibration_gain == 1.0:
+        return found
+    return {**found, "gain": cfg.calibration_gain, "style_weight": significant(found["style_weight"] * cfg.calibration_gain)}
 
 
 def one_painting(style: str | None, style_image: str | None) -> bool:
@@ -105,8 +108,6 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
     references = recommended.pop("calibrate", None)
     if cfg.style_weight is None and references:  # a painting nobody tuned: the named styles' balance
         found = calibrate(cfg, resize_painting(image, cfg.style_size), references)  # at the first stage's size
-        if cfg.calibration_gain != 1.0:
-            found = {**found, "gain": cfg.calibration_gain, "style_weight": round(found["style_weight"] * cfg.calibration_gain, 4)}
         recommended = {**recommended, "style_weight": found["style_weight"]}
         meta = {**meta, "calibration": found}  # kept in config.yaml and the card
         notice(f"style weight {found['style_weight']:g} for this painting (calibrated: {found.get('gain', 1):g} x K {found['k']:g} / S0 {found['s0']:g}; "

@@ -22,6 +22,8 @@ import yaml
 from lit_modules.errors import StyleZooError, one_line
 from lit_modules.transformer_net import TransformerNet, norm_keys
 
+from .calibrate import significant
+
 
 class RunError(StyleZooError):
     """A run directory or checkpoint cannot be read."""
@@ -88,7 +90,7 @@ def read_run(source: str | os.PathLike) -> dict:
     training = {"steps": ckpt.get("global_step"), "precision": hp.get("precision")}
     scale = state.get("style_log_scale")  # a content limit's controller (FastStyle.control): this checkpoint's weight
     if isinstance(scale, torch.Tensor) and scale.numel() == 1 and isinstance(hp.get("style_weight"), (int, float)):
-        training["style_weight"] = round(float(hp["style_weight"]) * math.exp(float(scale)), 4)
+        training["style_weight"] = significant(float(hp["style_weight"]) * math.exp(float(scale)))
     # the training time up to this checkpoint, all --resume legs (zoo train's Throughput callback state)
     timer = next((v for k, v in (ckpt.get("callbacks") or {}).items() if str(k).startswith("Throughput")), None)
     if isinstance(timer, dict) and isinstance(timer.get("wall_seconds"), (int, float)):

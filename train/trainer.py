@@ -28,6 +28,7 @@ from lit_modules.errors import ConfigError
 from lit_modules.fast_style import FastStyle
 from lit_modules.hw import hardware_name, train_precision
 
+from .calibrate import significant
 from .config import TrainConfig
 from .runs import latest_checkpoint, run_init_record
 from .data import ContentDataModule, check_source
@@ -348,7 +349,7 @@ def fit(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, resume: b
         "rank": trainer.global_rank,
     }
     if cfg.content_limit is not None:  # the style weight the controller ended at (zoo train prints it)
-        summary["style_weight"] = round(float(cfg.style_weight) * model.style_scale(), 4)
+        summary["style_weight"] = significant(float(cfg.style_weight) * model.style_scale())
         summary["style_weight_at_start"] = float(cfg.style_weight)
     if init_record:  # what the warm start had already cost (zoo train --init), for the card
         summary["init"] = init_record

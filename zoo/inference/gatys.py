@@ -54,6 +54,8 @@ def run_stylize(
     images.check_output_path(output, inputs=[content, *style_paths, *( [init_path] if init_path else [])], overwrite_input=overwrite_input)
 
     style_ts = [images.load_image(p) for p in style_paths]
+    for p, t in zip(style_paths, style_ts):
+        images.check_not_flat(t, f"the style image {p.name}")
     init_t = images.load_image(init_path) if init_path else None
     cfg = replace(cfg, init="content" if init_path else init)
 

@@ -66,6 +66,21 @@ class ImageTooSmall(ImageError):
     """A side too short for the network (or a resize that leaves one)."""
 
 
+class FlatImage(ImageError):
+    """A painting of one flat colour: nothing to learn a style from."""
+
+
+def check_not_flat(x: torch.Tensor, label: str, least: float = 2 / 255) -> None:
+    """Refuse a painting ``x`` (1, 3, H, W) in [0, 1] whose every channel spreads less than ``least``
+    (standard deviation): its Gram matrices hold no texture, so a run learns nothing from it (zoo
+    train's calibration gave a flat grey one a style weight of 4e-5; Gatys paints the photo grey).
+    A blank export or a fully transparent PNG (composited over white) is the usual cause."""
+    spread = float(x.flatten(2).std(dim=-1).max())
+    if spread < least:
+        raise FlatImage(f"{label} is one flat colour (its pixels vary by {spread * 255:.1f} of 255): there is no "
+                        "style in it to learn; give a painting")
+
+
 def read_image(path: str | os.PathLike) -> Image.Image:
     """Open, fully decode and orient an image as RGB. Raises ImageError."""
     path = Path(path)

@@ -212,7 +212,7 @@ def catalogue(zoo: str | None = None) -> list[dict]:
 def _one_style(cfg: TrainConfig, name: str | None):
     from lit_modules.vgg import check_side
     from train.schedule import stages
-    from zoo.media.images import pil_to_tensor, read_image, resize_long_side
+    from zoo.media.images import check_not_flat, pil_to_tensor, read_image, resize_long_side
 
     if name:
         path = resolve(name)
@@ -227,7 +227,9 @@ def _one_style(cfg: TrainConfig, name: str | None):
     img = read_image(path)
     smallest = min(s.style_size for s in stages(cfg))  # the size the run reads it at, least of its stages
     check_side(f"the painting {path.name}", (img.height, img.width), smallest, cfg.style_layers)
-    return meta, pil_to_tensor(resize_long_side(img, cfg.painting_size())), recs  # (1, 3, H, W)
+    x = pil_to_tensor(resize_long_side(img, cfg.painting_size()))  # (1, 3, H, W)
+    check_not_flat(x, f"the painting {path.name}")
+    return meta, x, recs
 
 
 def untuned_weights(style_size: int) -> dict:
