@@ -203,6 +203,19 @@ def test_a_painting_of_one_flat_colour_is_one_line_before_a_run_starts(tmp_path,
     assert "Traceback" not in r.output and not (tmp_path / "runs" / "t").exists()
 
 
+def test_a_painting_smaller_than_the_run_reads_it_is_named_with_its_enlargement(tmp_path):
+    """A 200 px copy read at the own preset's 512 px: the run goes on, and says the brushwork will
+    be soft and what size of copy paints sharper; the full-size painting gets no such line."""
+    small = tmp_path / "small.png"
+    Image.open(STYLES / "tahiti.jpg").convert("RGB").resize((200, 150)).save(small)
+    for painting, said in ((small, True), (STYLES / "tahiti.jpg", False)):
+        r = CliRunner().invoke(app, ["train", "--style-image", str(painting), "--data", VAL, "--steps", "1",
+                                     "--image-size", "32", "--quiet", "--out", str(tmp_path / "runs")])
+        assert r.exit_code == 0, r.output
+        assert ("small.png is 200x150 px and the run reads it at 512 px (2.6x enlarged)" in r.output) == said, r.output
+        assert ("512 px or more on its long side" in r.output) == said
+
+
 def test_steps_lead_the_schedule_when_they_run_out_before_the_time_budget(tmp_path):
     """--steps 4 --minutes 10: the run ends at step 4 and its lr has decayed over the 4 steps (by the
     clock it would still be at its start); the card's schedule names both budgets."""

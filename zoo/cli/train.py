@@ -74,6 +74,9 @@ def train(
         fail("give exactly one of --style NAME or --style-image PATH (or --resume RUN_DIR)", 2)
     if init == "nearest" and not one_painting(style, None if style_image is None else str(style_image)) and resume is None:
         fail("--init nearest needs --style-image or one --style (the painting to find the nearest zoo model for)", 2)
+    def say(message: str) -> None:
+        typer.echo(message, err=True)
+
     with errors_as_exit():
         summary = run_train(
             dict(style=style, style_image=None if style_image is None else str(style_image), data=data, image_size=image_size, style_size=style_size,
@@ -81,9 +84,8 @@ def train(
                  style_weight=style_weight, tv_weight=tv_weight, lr=lr, width=width, devices=devices, num_nodes=num_nodes,
                  strategy=strategy, accelerator=accelerator, precision=precision, channels_last=channels_last, compile=compile,
                  streaming=streaming, seed=seed, out=None if out is None else str(out), run_id=run_id),
-            style_inputs=training_inputs, from_model=warm_source, nearest=_nearest,
-            preset=preset, resume=resume, progress=not quiet, before_fit=quiet_lightning,
-            notice=lambda m: typer.echo(m, err=True),
+            style_inputs=lambda cfg: training_inputs(cfg, notice=say), from_model=warm_source, nearest=_nearest,
+            preset=preset, resume=resume, progress=not quiet, before_fit=quiet_lightning, notice=say,
         )
     if summary.get("rank", 0) == 0:
         t = summary["final_loss"]

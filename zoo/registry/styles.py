@@ -21,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -209,7 +210,13 @@ def catalogue(zoo: str | None = None) -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 # the paintings a training run learns (train.run.run_train's style_inputs)
 # ------------------------------------------------------------------------------------------------
-def _one_style(cfg: TrainConfig, name: str | None):
+# A painting enlarged more than this to the size a run reads it at has lost the brushwork the style
+# term learns: cafe_terrace, wheat_field and woman_with_hat shrunk to 256 px and read at 512 are 0.11-0.19
+# from themselves by the zoo's style distance (at 384 px: 0.03-0.07), as far as a 13-minute model is.
+ENLARGED = 1.5
+
+
+def _one_style(cfg: TrainConfig, name: str | None, notice: Callable[[str], None] = print):
     from lit_modules.vgg import check_side
     from train.schedule import stages
     from zoo.media.images import check_not_flat, pil_to_tensor, read_image, resize_long_side
@@ -227,6 +234,10 @@ def _one_style(cfg: TrainConfig, name: str | None):
     img = read_image(path)
     smallest = min(s.style_size for s in stages(cfg))  # the size the run reads it at, least of its stages
     check_side(f"the painting {path.name}", (img.height, img.width), smallest, cfg.style_layers)
+    if cfg.painting_size() > ENLARGED * max(img.size):
+        notice(f"the painting {path.name} is {img.width}x{img.height} px and the run reads it at {cfg.painting_size()} px "
+               f"({cfg.painting_size() / max(img.size):.1f}x enlarged): its brushwork will be soft in the model; "
+               f"a copy {cfg.painting_size()} px or more on its long side paints sharper")
     x = pil_to_tensor(resize_long_side(img, cfg.painting_size()))  # (1, 3, H, W)
     check_not_flat(x, f"the painting {path.name}")
     return meta, x, recs
@@ -252,16 +263,16 @@ def untuned_weights(style_size: int) -> dict:
     return {**out, "calibrate": refs} if refs else out
 
 
-def training_inputs(cfg: TrainConfig):
+def training_inputs(cfg: TrainConfig, notice: Callable[[str], None] = print):
     """(style metadata, style image (1, 3, H, W), recommended weights) -- for several named styles
     (``--style a,b,c``), lists of metadata and images, and the recommendations with a per-style
-    ``style_weight`` list."""
+    ``style_weight`` list. ``notice`` hears of a painting too small for the run."""
     names = cfg.style_names()
     if len(names) <= 1:
-        return _one_style(cfg, names[0] if names else None)
+        return _one_style(cfg, names[0] if names else None, notice)
     if len(set(names)) != len(names):
         raise ConfigError(f"--style lists a style twice: {cfg.style}")
-    per = [_one_style(cfg, n) for n in names]
+    per = [_one_style(cfg, n, notice) for n in names]
     recs = [r for _, _, r in per]
 
     def mean(key: str, fallback: float) -> float:
