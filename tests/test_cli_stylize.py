@@ -97,3 +97,13 @@ def test_missing_style_file_says_where_to_put_it(tmp_path, monkeypatch):
 def test_help_explains_options():
     r = runner.invoke(app, ["stylize", "--help"])
     assert r.exit_code == 0 and "--preserve-color" in r.output and "Gatys" in r.output
+
+
+def test_a_style_image_smaller_than_the_last_scale_is_named_with_its_enlargement(tmp_path):
+    small = tmp_path / "small.png"
+    Image.open(STYLES / "wave.jpg").convert("RGB").resize((16, 12)).save(small)
+    for painting, said in ((small, True), (STYLES / "wave.jpg", False)):
+        r = runner.invoke(app, ["stylize", str(PHOTOS / "tubingen.jpg"), "--style-image", str(painting),
+                                "-o", str(tmp_path / "out.jpg"), *TINY])
+        assert r.exit_code == 0, _err(r)
+        assert ("small.png is 16x12 px and the last scale reads it at 32 px (2.0x enlarged)" in r.output) == said, r.output

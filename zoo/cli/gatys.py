@@ -54,6 +54,7 @@ def stylize(
                            seed=seed, precision=precision),
             init=init, device=resolve_device(device), overwrite_input=overwrite_input, progress=not quiet,
             on_stage=None if quiet else lambda i, n, h, w: typer.echo(f"scale {i}/{n}: {w}x{h}", err=True),
+            notice=lambda m: typer.echo(m, err=True),
         )
     t = report["terms"]
     typer.echo(f"wrote {output} ({report['shape'][1]}x{report['shape'][0]}) in {report['seconds']:.1f} s; "

@@ -44,8 +44,10 @@ def run_stylize(
     progress: bool = True,
     on_stage: Callable | None = None,
     on_step: Callable | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> dict:
-    """Stylise ``content`` into ``output``; returns the report of ``lit_modules.gatys.stylize``."""
+    """Stylise ``content`` into ``output``; returns the report of ``lit_modules.gatys.stylize``.
+    ``notice`` hears of a style image smaller than the run reads it."""
     cfg = gatys_config(style, dict(overrides or {}))
     content_t = images.load_image(content)  # the user's own file first: its error is the likeliest
     style_paths = [styles.resolve(style)] if style is not None else [Path(p) for p in style_images]
@@ -56,6 +58,10 @@ def run_stylize(
     style_ts = [images.load_image(p) for p in style_paths]
     for p, t in zip(style_paths, style_ts):
         images.check_not_flat(t, f"the style image {p.name}")
+        note = images.enlargement_note(f"the style image {p.name}", (t.shape[-1], t.shape[-2]),
+                                       max(16, round(cfg.style_scale * cfg.size)), "the last scale")
+        if note and notice:
+            notice(note)
     init_t = images.load_image(init_path) if init_path else None
     cfg = replace(cfg, init="content" if init_path else init)
 

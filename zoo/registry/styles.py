@@ -210,16 +210,10 @@ def catalogue(zoo: str | None = None) -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 # the paintings a training run learns (train.run.run_train's style_inputs)
 # ------------------------------------------------------------------------------------------------
-# A painting enlarged more than this to the size a run reads it at has lost the brushwork the style
-# term learns: cafe_terrace, wheat_field and woman_with_hat shrunk to 256 px and read at 512 are 0.11-0.19
-# from themselves by the zoo's style distance (at 384 px: 0.03-0.07), as far as a 13-minute model is.
-ENLARGED = 1.5
-
-
 def _one_style(cfg: TrainConfig, name: str | None, notice: Callable[[str], None] = print):
     from lit_modules.vgg import check_side
     from train.schedule import stages
-    from zoo.media.images import check_not_flat, pil_to_tensor, read_image, resize_long_side
+    from zoo.media.images import check_not_flat, enlargement_note, pil_to_tensor, read_image, resize_long_side
 
     if name:
         path = resolve(name)
@@ -234,10 +228,9 @@ def _one_style(cfg: TrainConfig, name: str | None, notice: Callable[[str], None]
     img = read_image(path)
     smallest = min(s.style_size for s in stages(cfg))  # the size the run reads it at, least of its stages
     check_side(f"the painting {path.name}", (img.height, img.width), smallest, cfg.style_layers)
-    if cfg.painting_size() > ENLARGED * max(img.size):
-        notice(f"the painting {path.name} is {img.width}x{img.height} px and the run reads it at {cfg.painting_size()} px "
-               f"({cfg.painting_size() / max(img.size):.1f}x enlarged): its brushwork will be soft in the model; "
-               f"a copy {cfg.painting_size()} px or more on its long side paints sharper")
+    note = enlargement_note(f"the painting {path.name}", img.size, cfg.painting_size(), "the run")
+    if note:
+        notice(note)
     x = pil_to_tensor(resize_long_side(img, cfg.painting_size()))  # (1, 3, H, W)
     check_not_flat(x, f"the painting {path.name}")
     return meta, x, recs
