@@ -74,6 +74,7 @@ def train(
         fail("give exactly one of --style NAME or --style-image PATH (or --resume RUN_DIR)", 2)
     if init == "nearest" and not one_painting(style, None if style_image is None else str(style_image)) and resume is None:
         fail("--init nearest needs --style-image or one --style (the painting to find the nearest zoo model for)", 2)
+
     def say(message: str) -> None:
         typer.echo(message, err=True)
 
