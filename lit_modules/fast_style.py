@@ -50,6 +50,7 @@ class FastStyle(L.LightningModule):
         init: str | None = None,
         schedule: str | None = None,  # a staged run's stages in words (train.schedule.describe), for the card
         content_limit: float | None = None,  # lower the style term when content term / content weight passes this
+        control_rate: float | None = None,  # the content limit's step on log(weight) per step and per log(distance / limit)
     ) -> None:
         super().__init__()
         content_layers = dict(content_layers or {"relu2_2": 1.0})
@@ -158,7 +159,8 @@ class FastStyle(L.LightningModule):
     # limit L watches the content term over its weight (the loss's own MSE / mean|F|^2 scale) on the
     # training batches and, while its running value is above L, lowers the style term: the multiplier
     # exp(style_log_scale), an integral controller on log(L / running distance), clamped to 1/8..1 (never
-    # raised: a painting the calibration balances keeps its weight).
+    # raised: a painting the calibration balances keeps its weight). CONTROL_RATE suits a run of ~600
+    # steps (the own preset's 13 minutes on two cores); a shorter budget passes a faster control_rate.
     CONTROL_RATE, CONTROL_EMA, CONTROL_FLOOR = 0.02, 0.9, math.log(1 / 8)
 
     def style_scale(self) -> float:
@@ -174,7 +176,8 @@ class FastStyle(L.LightningModule):
             r = self.trainer.strategy.reduce(r, reduce_op="mean")  # every rank moves the scale alike
         self.content_ema.mul_(self.CONTROL_EMA).add_(r.to(self.content_ema) * (1 - self.CONTROL_EMA))
         c = float(self.hparams.content_limit)
-        self.style_log_scale.add_(self.CONTROL_RATE * torch.log(c / self.content_ema.clamp_min(1e-6))).clamp_(self.CONTROL_FLOOR, 0.0)
+        rate = self.hparams.get("control_rate") or self.CONTROL_RATE  # checkpoints from before the hparam: the class's
+        self.style_log_scale.add_(rate * torch.log(c / self.content_ema.clamp_min(1e-6))).clamp_(self.CONTROL_FLOOR, 0.0)
         terms["style_scale"] = scale.detach()
         return terms
 

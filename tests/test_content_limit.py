@@ -14,6 +14,7 @@ from lit_modules.errors import ConfigError
 from lit_modules.fast_style import FastStyle
 from train.calibrate import significant
 from train.config import build_config
+from train.schedule import control_rate
 from zoo.cli import app
 from zoo.media.images import load_image
 from zoo.registry.cards import limit_note
@@ -49,6 +50,22 @@ def test_the_style_weight_is_lowered_while_the_photo_goes_and_never_raised(model
     assert run_controller(model, terms, r / 3, 60) < 1 / 1.5  # above the limit: less style
     assert run_controller(model, terms, r / 3, 400) == pytest.approx(1 / 8)  # at most 8x less
     assert run_controller(model, terms, r * 3, 60) == 1.0  # the photo is kept: the weight stays
+
+
+def test_a_shorter_budget_moves_the_weight_as_far_in_its_fewer_steps(model, terms):
+    limit = float(terms["content"]) / 1.2  # a photo going steadily: the weight falls all run
+    try:
+        model.hparams.control_rate = control_rate(FastStyle.CONTROL_RATE, 13)
+        in_13 = run_controller(model, terms, limit, 260)  # ~ the steps of 13 minutes and of 5
+        model.hparams.control_rate = control_rate(FastStyle.CONTROL_RATE, 5)
+        in_5 = run_controller(model, terms, limit, 100)
+        model.hparams.control_rate = None  # the class's rate a step, whatever the budget
+        in_5_at_13s_rate = run_controller(model, terms, limit, 100)
+    finally:
+        model.hparams.control_rate = None
+    assert in_13 < 0.5 and in_5 == pytest.approx(in_13, rel=0.1)
+    assert in_5_at_13s_rate > 0.6  # a step's rate alone: a short run ends with most of the weight it had
+    assert control_rate(FastStyle.CONTROL_RATE, 30) == control_rate(FastStyle.CONTROL_RATE, None) == FastStyle.CONTROL_RATE
 
 
 def test_the_scaled_style_term_is_what_the_run_minimises(model, terms):
@@ -88,6 +105,7 @@ def test_the_own_recipe_records_where_the_weight_ended_in_the_run_and_the_card(t
     end = significant(cfg["style_weight"] * scale)
     said = f"style weight {end:g} at the end, from {cfg['style_weight']:g}" if scale < 1 else f"style weight {end:g}, kept"
     assert cfg["content_limit"] > 0 and scale <= 1.0 and said in r.output
+    assert ckpt["hyper_parameters"]["control_rate"] == control_rate(FastStyle.CONTROL_RATE, cfg["minutes"])
     p = CliRunner().invoke(app, ["publish", str(tmp_path / "t"), "--name", "tahiti-own", "--zoo", str(tmp_path / "zoo"), "--no-sample"])
     assert p.exit_code == 0, p.output
     card = next((tmp_path / "zoo" / "cards").glob("tahiti-own@1.md")).read_text()

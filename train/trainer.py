@@ -33,7 +33,7 @@ from .config import TrainConfig
 from .runs import latest_checkpoint, run_init_record
 from .data import ContentDataModule, check_source
 from .progress import StepRichBar, StepTQDMBar
-from .schedule import Stage, describe, lr_at, resize_painting, stage_at, stages
+from .schedule import Stage, control_rate, describe, lr_at, resize_painting, stage_at, stages
 
 ENV_RUN_ID = "STYLE_ZOO_RUN_ID"  # shared by DDP ranks that Lightning launches as subprocesses
 
@@ -212,7 +212,7 @@ def build_model(cfg: TrainConfig, style_meta: dict, style_image: torch.Tensor, p
         batch_size=cfg.batch_size, max_steps=cfg.max_steps,
         seed=cfg.seed, precision=precision, channels_last=cfg.channels_last, image_every=cfg.image_every,
         log_every=cfg.log_every, style_image=style_image, photo_size=cfg.photo_size, init=cfg.init,
-        content_limit=cfg.content_limit,
+        content_limit=cfg.content_limit, control_rate=control_rate(FastStyle.CONTROL_RATE, cfg.minutes),
     )
     if precision.startswith("bf16"):
         model.loss.vgg.body.to(torch.bfloat16)  # frozen: one bf16 copy, no per-step weight casts

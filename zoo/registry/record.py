@@ -74,6 +74,7 @@ CONFIG: dict[str, Check] = {
     "backbone": WORD, "pooling": WORD, "lr_schedule": WORD, "precision": WORD,
     "content_layers": dict_of(LOSS_WEIGHT, 32), "style_layers": dict_of(LOSS_WEIGHT, 32),
     "content_weight": nullable(LOSS_WEIGHT), "tv_weight": nullable(LOSS_WEIGHT), "content_limit": nullable(POSITIVE),
+    "control_rate": nullable(POSITIVE),
     "style_weight": nullable(either(LOSS_WEIGHT, list_of(LOSS_WEIGHT, 64), "a number >= 0 or a list of them")),
     "image_size": SIZE_PX, "style_size": SIZE_PX, "photo_size": nullable(SIZE_PX),
     "batch_size": integer(1, 1 << 20), "max_steps": COUNT, "image_every": COUNT, "log_every": COUNT,
