@@ -29,7 +29,7 @@ def train(
         help="Steps between checkpoints (default: the preset's); a run stopped before its first one starts again with --resume.")] = None,
     max_time: Annotated[Optional[str], typer.Option(help="Stop after DD:HH:MM:SS (checkpoint kept).")] = None,
     minutes: Annotated[Optional[float], typer.Option(
-        help="Time budget: the learning rate and crop stages are fitted to it and the run ends with a checkpoint "
+        help="Time budget: the learning rate, crop stages and content limit are fitted to it and the run ends with a checkpoint "
              "within it (default: the preset's). With --steps, whichever ends first ends the run.")] = None,
     content_weight: Annotated[Optional[float], typer.Option(help="Content weight (default: the style's recommendation).")] = None,
     style_weight: Annotated[Optional[str], typer.Option(
