@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .calibrate import significant
+
 
 @dataclass(frozen=True)
 class Stage:
@@ -61,7 +63,7 @@ def control_rate(base: float, minutes: float | None) -> float:
     5-minute run on a painting of flat planes cut the weight 4x where it needed 5x and ran out of
     steps with the photo going (layout 0.53; 0.64 at the scaled rate). A longer budget keeps the
     13-minute rate, as measured (its extra reach settles the weight, never raises it past 1)."""
-    return base * max(1.0, CONTROL_MINUTES / minutes) if minutes else base
+    return significant(base * max(1.0, CONTROL_MINUTES / minutes)) if minutes else base
 
 
 def stage_at(plan: list[Stage], frac: float) -> int:
