@@ -107,3 +107,4 @@ def test_a_style_image_smaller_than_the_last_scale_is_named_with_its_enlargement
                                 "-o", str(tmp_path / "out.jpg"), *TINY])
         assert r.exit_code == 0, _err(r)
         assert ("small.png is 16x12 px and the last scale reads it at 32 px (2.0x enlarged)" in r.output) == said, r.output
+        assert ("--style-scale 0.5 reads it at its own size" in r.output) == said  # 16 px of a 32 px output

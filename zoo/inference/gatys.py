@@ -58,8 +58,10 @@ def run_stylize(
     style_ts = [images.load_image(p) for p in style_paths]
     for p, t in zip(style_paths, style_ts):
         images.check_not_flat(t, f"the style image {p.name}")
+        own = max(t.shape[-2:])  # the painting's long side in its file
         note = images.enlargement_note(f"the style image {p.name}", (t.shape[-1], t.shape[-2]),
-                                       max(16, round(cfg.style_scale * cfg.size)), "the last scale")
+                                       max(16, round(cfg.style_scale * cfg.size)), "the last scale",
+                                       f", or --style-scale {own / cfg.size:.2g} reads it at its own size")
         if note and notice:
             notice(note)
     init_t = images.load_image(init_path) if init_path else None

@@ -87,14 +87,14 @@ def check_not_flat(x: torch.Tensor, label: str, least: float = 2 / 255) -> None:
 ENLARGED = 1.5
 
 
-def enlargement_note(label: str, wh: tuple[int, int], long_side: int, reader: str) -> str | None:
+def enlargement_note(label: str, wh: tuple[int, int], long_side: int, reader: str, also: str = "") -> str | None:
     """A line for a painting of ``wh`` (W, H) px that ``reader`` reads at ``long_side`` px, if that
-    enlarges it more than ``ENLARGED`` times; None otherwise."""
+    enlarges it more than ``ENLARGED`` times (``also``: another remedy, ending the line); None otherwise."""
     w, h = wh
     if long_side <= ENLARGED * max(w, h):
         return None
     return (f"{label} is {w}x{h} px and {reader} reads it at {long_side} px ({long_side / max(w, h):.1f}x enlarged): "
-            f"its brushwork will be soft; a copy {long_side} px or more on its long side paints sharper")
+            f"its brushwork will be soft; a copy {long_side} px or more on its long side paints sharper{also}")
 
 
 def read_image(path: str | os.PathLike) -> Image.Image:
