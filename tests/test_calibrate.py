@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 from typer.testing import CliRunner
 
 from conftest import PHOTOS_1K, STYLES
-from train.calibrate import significant
+from train.config import significant
 from train.config import build_config
 from train.run import calibrate
 from zoo.cli import app

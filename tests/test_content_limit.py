@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from conftest import PHOTOS_1K, STYLES
 from lit_modules.errors import ConfigError
 from lit_modules.fast_style import FastStyle
-from train.calibrate import significant
+from train.config import significant
 from train.config import build_config
 from train.schedule import control_rate
 from zoo.cli import app

@@ -12,18 +12,13 @@ style sizes) on the same few photos, so the calibration holds under any preset.
 from __future__ import annotations
 
 import statistics
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import torch
 
-if TYPE_CHECKING:  # annotations only: train.runs (publish) takes significant() without the loss network
-    from lit_modules.losses import PerceptualLoss
+from lit_modules.losses import PerceptualLoss
 
-
-def significant(v: float, digits: int = 6) -> float:
-    """``v`` to ``digits`` significant figures: a faint painting's weight is small (7e-4 for one at
-    5 % of its contrast), and decimal places would round it away."""
-    return float(f"{v:.{digits}g}")
+from .config import significant
 
 
 @torch.no_grad()

@@ -20,6 +20,13 @@ LAST_STAGE_KEYS = ("at", "image_size", "style_size", "batch_size", "lr")
 DEFAULT_HF_DATA = "hf:justram/COCO2014-Images"  # image-only COCO 2014 train (parquet), as in Johnson et al.
 
 
+
+def significant(v: float, digits: int = 6) -> float:
+    """``v`` to ``digits`` significant figures, for the weights a run derives (calibrated, at the
+    end, the content limit's rate): a faint painting's weight is small (7e-4 for one at 5 % of its
+    contrast), and decimal places would round it away."""
+    return float(f"{v:.{digits}g}")
+
 @dataclass
 class TrainConfig:
     """Every setting of `zoo train`; presets and CLI flags override these fields."""

@@ -15,7 +15,7 @@ import torch
 
 from lit_modules.errors import ConfigError
 
-from .config import TrainConfig, build_config, load_run_config, parse_floats, resolve_weights
+from .config import TrainConfig, build_config, load_run_config, parse_floats, resolve_weights, significant
 from .schedule import resize_painting
 from .warmstart import WarmSource, init_state
 
@@ -28,7 +28,7 @@ def calibrate(cfg: TrainConfig, painting, references) -> dict:
     """train.calibrate on the run's own loss and its held-out preview photos, times the preset's gain."""
     from lit_modules.losses import PerceptualLoss
 
-    from .calibrate import calibrated_style_weight, significant
+    from .calibrate import calibrated_style_weight
     from .data import ContentDataModule
 
     photos = ContentDataModule(cfg.data, image_size=cfg.image_size, preview_count=cfg.preview_count,

@@ -22,7 +22,7 @@ import yaml
 from lit_modules.errors import StyleZooError, one_line
 from lit_modules.transformer_net import TransformerNet, norm_keys
 
-from .calibrate import significant
+from .config import significant
 
 
 class RunError(StyleZooError):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .calibrate import significant
+from .config import significant
 
 
 @dataclass(frozen=True)

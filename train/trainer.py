@@ -28,8 +28,7 @@ from lit_modules.errors import ConfigError
 from lit_modules.fast_style import FastStyle
 from lit_modules.hw import hardware_name, train_precision
 
-from .calibrate import significant
-from .config import TrainConfig
+from .config import TrainConfig, significant
 from .runs import latest_checkpoint, run_init_record
 from .data import ContentDataModule, check_source
 from .progress import StepRichBar, StepTQDMBar
