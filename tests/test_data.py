@@ -80,6 +80,7 @@ def test_corrupt_file_is_skipped_and_counted(small_folder):
     (lambda d: (d / "a.jpg").write_bytes(b"not an image") and d, "can be decoded"),
     (lambda d: (d / "file.jpg").write_bytes(b"x") and d / "file.jpg", "not a folder"),
     (lambda d: "hf:", "needs a dataset name"),
+    (lambda d: "https://example.com/photos", "https://example.com/photos: a URL"),
 ])
 def test_bad_sources_fail_with_one_clear_line(tmp_path, make, words):
     source = make(tmp_path)

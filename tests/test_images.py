@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import os
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import PHOTOS
+from lit_modules.errors import as_url
 from zoo.media.images import ImageError, check_output_path, load_image, read_image, save_image
 
 
@@ -61,6 +66,34 @@ def test_bad_files_raise_one_line(tmp_path):
         with pytest.raises(ImageError) as e:
             read_image(tmp_path / name)
         assert "\n" not in str(e.value) and name in str(e.value)
+
+
+def test_a_folder_or_a_url_is_named_as_such(tmp_path):
+    """A folder exists, so "no such file" would mislead; a pasted URL reaches read_image as a Path,
+    which folds its // into / (https:/host/...): the line gives it back as typed."""
+    with pytest.raises(ImageError, match="a folder, not an image file"):
+        read_image(tmp_path)
+    with pytest.raises(ImageError) as e:
+        read_image(Path("https://example.com/art/painting.jpg"))
+    assert str(e.value).startswith("https://example.com/art/painting.jpg: a URL") and "local files" in str(e.value)
+
+
+_SCHEME = st.from_regex(r"[a-z][a-z0-9+.-]{1,9}", fullmatch=True)
+_PART = st.from_regex(r"[A-Za-z0-9_.~-]{1,12}", fullmatch=True).filter(lambda s: s not in (".", ".."))
+
+
+@given(_SCHEME, st.lists(_PART, min_size=1, max_size=4))
+def test_urls_survive_path_folding(scheme, parts):
+    url = f"{scheme}://{'/'.join(parts)}"
+    assert as_url(url) == url and as_url(Path(url)) == url
+
+
+@given(st.lists(_PART, min_size=1, max_size=4), st.sampled_from(["", "/", "./", "C:/", "c:\\"]))
+def test_local_paths_are_not_urls(parts, prefix):
+    """Relative, absolute and drive-letter paths; a colon after a folder name is not a scheme either."""
+    path = prefix + "/".join(parts)
+    assert as_url(path) is None and as_url(Path(path)) is None
+    assert as_url(f"{parts[0]}/x:/y.jpg") is None
 
 
 def test_decompression_bomb_refused(tmp_path, monkeypatch):

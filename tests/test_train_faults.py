@@ -146,3 +146,16 @@ def test_a_warm_start_from_a_diverged_checkpoint_is_one_line(done, tmp_path):
     r = zoo(*TINY, "--steps", "1", "--init", str(bad), "--out", str(tmp_path / "runs"), "--run-id", "w")
     assert r.exit_code == 1 and "NaN or infinite" in r.output and key[4:] in r.output, r.output
     assert "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("source,words", [
+    ("missing", "missing: no such run folder or checkpoint file"),
+    ("empty", "no checkpoints/last.ckpt"),
+    ("https://example.com/runs/starry", "https://example.com/runs/starry: a URL; give a local run folder"),
+])
+def test_publish_names_what_is_wrong_with_its_source(tmp_path, source, words):
+    (tmp_path / "empty").mkdir()
+    path = source if "://" in source else tmp_path / source
+    r = CliRunner().invoke(app, ["publish", str(path), "--name", "x", "--zoo", str(tmp_path / "zoo"), "--no-sample"])
+    assert r.exit_code == 1 and words in r.output and r.output.count("\n") == 1, r.output
+    assert not (tmp_path / "zoo").exists()

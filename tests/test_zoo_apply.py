@@ -108,6 +108,8 @@ def test_apply_files_folders_globs_strength_and_color(zoo_with_model):
     assert r.exit_code == 1 and "--out-dir" in r.output and len(err_lines(r)) == 1
     r = cli("apply", "tiny", tmp / "missing.jpg", "-o", tmp / "x.jpg")
     assert r.exit_code == 1 and "no such file" in r.output
+    r = cli("apply", "tiny", "https://example.com/photo.jpg", "-o", tmp / "x.jpg")
+    assert r.exit_code == 1 and "a URL; the zoo reads local files" in r.output and len(err_lines(r)) == 1
     r = cli("apply", "tiny", src, "-o", src)
     assert r.exit_code == 1 and "overwrite" in r.output
     r = cli("apply", "tini", src, "-o", tmp / "x.jpg")

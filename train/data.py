@@ -26,7 +26,7 @@ import torch
 from PIL import Image, ImageFile, ImageOps
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler
 
-from lit_modules.errors import StyleZooError, one_line
+from lit_modules.errors import StyleZooError, as_url, one_line
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 MAX_CONSECUTIVE_FAILURES = 50
@@ -100,6 +100,8 @@ def check_source(source: str) -> None:
         check_hf_dataset(source[3:].strip())  # not cached and no network: one line now, not retries
         return
     root = Path(source).expanduser()
+    if not root.exists() and as_url(source):
+        raise DataError(f"--data {as_url(source)}: a URL; give a local folder of images, or hf:DATASET for a Hugging Face dataset")
     if not root.exists():
         raise DataError(f"--data {source}: no such folder (give a folder of images or hf:DATASET)")
     if not root.is_dir():

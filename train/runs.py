@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from lit_modules.errors import StyleZooError, one_line
+from lit_modules.errors import StyleZooError, as_url, one_line
 from lit_modules.transformer_net import TransformerNet, norm_keys
 
 from .config import significant
@@ -53,6 +53,8 @@ def find_checkpoint(source: str | os.PathLike) -> tuple[Path, Path | None]:
         if (ckpt := latest_checkpoint(p)) is not None:
             return ckpt, p
         raise RunError(f"{p}: no checkpoints/last.ckpt (or any checkpoints/*.ckpt) in this run folder")
+    if as_url(source):  # a URL pasted where a local run goes: say so, in the form it was typed
+        raise RunError(f"{as_url(source)}: a URL; give a local run folder or checkpoint file")
     raise RunError(f"{p}: no such run folder or checkpoint file")
 
 

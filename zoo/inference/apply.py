@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from lit_modules.errors import ConfigError, StyleZooError
+from lit_modules.errors import ConfigError, StyleZooError, as_url
 from zoo.media.files import output_name, output_path, shared_output
-from zoo.media.images import IMAGE_EXTENSIONS, ImageError, check_output_path, read_image, resize_long_side, save_image
+from zoo.media.images import (IMAGE_EXTENSIONS, ImageError, check_output_path, read_image, resize_long_side, save_image,
+                              url_error)
 from zoo.media.temporal import Temporal
 from zoo.media.video import ENCODERS, VIDEO_EXTENSIONS, VideoError, VideoReport, apply_video, is_video, video_outputs
 
@@ -39,6 +40,8 @@ def expand_inputs(inputs: Iterable[str | os.PathLike], extensions: tuple[str, ..
         elif any(ch in s for ch in "*?["):
             matches = sorted(Path(m) for m in glob.glob(s, recursive=True))
             out += [m for m in matches if m.is_file() and m.suffix.lower() in extensions]
+        elif as_url(s):
+            raise url_error(s)
         else:
             raise ImageError(f"{s}: no such file, folder or matching glob")
     if not out:

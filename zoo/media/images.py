@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps
 
-from lit_modules.errors import StyleZooError, one_line
+from lit_modules.errors import StyleZooError, as_url, one_line
 from .files import mkstemp_beside
 
 # Anything above this many pixels is refused as a likely decompression bomb (Pillow's own
@@ -97,11 +97,18 @@ def enlargement_note(label: str, wh: tuple[int, int], long_side: int, reader: st
             f"its brushwork will be soft; a copy {long_side} px or more on its long side paints sharper{also}")
 
 
+def url_error(path: str | os.PathLike) -> ImageError:
+    """For a pasted URL where a file was expected (call when ``as_url(path)``)."""
+    return ImageError(f"{as_url(path)}: a URL; the zoo reads local files (download it first)")
+
+
 def read_image(path: str | os.PathLike) -> Image.Image:
     """Open, fully decode and orient an image as RGB. Raises ImageError."""
     path = Path(path)
     if not path.is_file():
-        raise ImageError(f"{path}: no such file")
+        if not path.exists() and as_url(path):
+            raise url_error(path)
+        raise ImageError(f"{path}: {'a folder, not an image file' if path.is_dir() else 'no such file'}")
     return _decode(path, str(path), MAX_PIXELS)
 
 
