@@ -14,7 +14,7 @@ from PIL import Image
 
 from conftest import PHOTOS
 from lit_modules.errors import as_url
-from zoo.media.images import ImageError, check_output_path, load_image, read_image, save_image
+from zoo.media.images import ENLARGED, ImageError, check_output_path, enlargement_note, load_image, read_image, save_image
 
 
 def _photo(size=(40, 30)) -> Image.Image:
@@ -122,3 +122,14 @@ def test_atomic_save_and_output_checks(tmp_path):
         check_output_path(tmp_path / "nope" / "o.png")
     with pytest.raises(ImageError, match="overwrite an input"):
         check_output_path(out, inputs=[out])
+
+
+@given(st.integers(1, 4000), st.integers(1, 4000), st.integers(16, 4096))
+def test_an_enlargement_is_named_past_the_measured_threshold(w, h, long_side):
+    """A 448 px copy read at 512 (1.14x) already paints a quarter further from the painting
+    (docs/models.md): the note comes past ENLARGED, with the factor and the size that paints sharper."""
+    note = enlargement_note("the painting p.png", (w, h), long_side, "the run")
+    assert (note is not None) == (long_side > ENLARGED * max(w, h))
+    if note:
+        assert f"{w}x{h} px" in note and f"{long_side} px or more" in note and "\n" not in note
+    assert enlargement_note("p", (448, 353), 512, "the run") and not enlargement_note("p", (480, 378), 512, "the run")
