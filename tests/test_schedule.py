@@ -1,6 +1,8 @@
 """Staged runs and time budgets (train.schedule): `zoo train --minutes`, a preset's `last_stage`."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import yaml
@@ -11,7 +13,7 @@ from typer.testing import CliRunner
 from conftest import PHOTOS_1K, STYLES
 from lit_modules.errors import ConfigError
 from train.config import build_config
-from train.schedule import Stage, describe, lr_at, resize_painting, stage_at, stages
+from train.schedule import Stage, describe, lr_at, painting_read_size, resize_painting, scaled_to_painting, stage_at, stages
 from zoo.cli import app
 from zoo.media.images import load_image
 
@@ -203,17 +205,48 @@ def test_a_painting_of_one_flat_colour_is_one_line_before_a_run_starts(tmp_path,
     assert "Traceback" not in r.output and not (tmp_path / "runs" / "t").exists()
 
 
-def test_a_painting_smaller_than_the_run_reads_it_is_named_with_its_enlargement(tmp_path):
-    """A 200 px copy read at the own preset's 512 px: the run goes on, and says the brushwork will
-    be soft and what size of copy paints sharper; the full-size painting gets no such line."""
+def test_a_painting_smaller_than_the_run_reads_it_is_read_at_its_own_size_with_the_stages_scaled(tmp_path):
+    """A 384 px copy under the own preset (384 then 512 px): read at 384, the first stage's painting
+    at 288 (the stages' ratio kept), said in one line, in the run's config; not enlarged (enlarged,
+    its model was 1.5x further from the painting). The full-size painting keeps 384/512, no line."""
+    small = tmp_path / "small.png"
+    Image.open(STYLES / "tahiti.jpg").convert("RGB").resize((384, 220)).save(small)
+    for painting, run, sizes in ((small, "s", (288, 384)), (STYLES / "tahiti.jpg", "f", (384, 512))):
+        r = CliRunner().invoke(app, ["train", "--style-image", str(painting), "--data", VAL, "--steps", "1",
+                                     "--image-size", "32", "--quiet", "--out", str(tmp_path / "runs"), "--run-id", run])
+        assert r.exit_code == 0, r.output
+        said = run == "s"
+        assert ("small.png is 384x220 px, under the 512 px the run reads paintings at: it is read at its own size, "
+                "every stage's painting scaled by 0.75" in r.output) == said, r.output
+        assert "enlarged)" not in r.output
+        cfg = yaml.safe_load((tmp_path / "runs" / run / "config.yaml").read_text())
+        assert (cfg["style_size"], cfg["last_stage"]["style_size"]) == sizes
+
+
+def test_a_thumbnail_is_enlarged_to_half_the_size_and_named(tmp_path):
+    """A 200 px copy is read at 256 px (half of 512: a thumbnail's own size leaves VGG a few cells):
+    the run goes on and says the brushwork will be soft and what size of copy paints sharper."""
     small = tmp_path / "small.png"
     Image.open(STYLES / "tahiti.jpg").convert("RGB").resize((200, 150)).save(small)
-    for painting, said in ((small, True), (STYLES / "tahiti.jpg", False)):
-        r = CliRunner().invoke(app, ["train", "--style-image", str(painting), "--data", VAL, "--steps", "1",
-                                     "--image-size", "32", "--quiet", "--out", str(tmp_path / "runs")])
-        assert r.exit_code == 0, r.output
-        assert ("small.png is 200x150 px and the run reads it at 512 px (2.6x enlarged)" in r.output) == said, r.output
-        assert ("512 px or more on its long side" in r.output) == said
+    r = CliRunner().invoke(app, ["train", "--style-image", str(small), "--data", VAL, "--steps", "1",
+                                 "--image-size", "32", "--quiet", "--out", str(tmp_path / "runs"), "--run-id", "t"])
+    assert r.exit_code == 0, r.output
+    assert "small.png is 200x150 px and the run reads it at 256 px (1.3x enlarged)" in r.output, r.output
+    assert "256 px or more on its long side" in r.output
+    cfg = yaml.safe_load((tmp_path / "runs" / "t" / "config.yaml").read_text())
+    assert (cfg["style_size"], cfg["last_stage"]["style_size"]) == (192, 256)
+
+
+@given(st.integers(1, 5000), st.integers(16, 2048), st.integers(16, 2048))
+def test_a_painting_is_never_enlarged_past_half_and_the_stages_keep_their_ratio(long_side, first, last):
+    cfg = build_config("own", style_image="p.png", style_size=first, last_stage={"at": 0.42, "style_size": last})
+    wanted = cfg.painting_size()
+    read = painting_read_size(long_side, wanted)
+    assert read == min(wanted, max(long_side, math.ceil(wanted / 2)))
+    scaled = scaled_to_painting(cfg, read)
+    assert abs(scaled.painting_size() - read) <= 0.5 + 1e-9
+    assert abs(scaled.style_size - first * read / wanted) <= 0.5 and abs(scaled.last_stage["style_size"] - last * read / wanted) <= 0.5
+    assert scaled_to_painting(scaled, scaled.painting_size()) == scaled  # a resumed run is read as it was
 
 
 def test_steps_lead_the_schedule_when_they_run_out_before_the_time_budget(tmp_path):

@@ -16,7 +16,7 @@ import torch
 from lit_modules.errors import ConfigError
 
 from .config import TrainConfig, build_config, load_run_config, parse_floats, resolve_weights, significant
-from .schedule import resize_painting
+from .schedule import resize_painting, scaled_to_painting
 from .warmstart import WarmSource, init_state
 
 # cfg -> (style metadata, style image (1, 3, H, W), recommended weights); lists of the first two
@@ -104,6 +104,8 @@ def run_train(overrides: dict, style_inputs: StyleInputs, preset: str | None = N
 
     check_source(cfg.data)  # the user's own --data first: its error is the likeliest
     meta, image, recommended = style_inputs(cfg)
+    if isinstance(image, torch.Tensor):  # a painting smaller than the run reads paintings at comes at its own size
+        cfg = scaled_to_painting(cfg, max(image.shape[-2:]))
     recommended = dict(recommended or {})
     references = recommended.pop("calibrate", None)
     if cfg.style_weight is None and references:  # a painting nobody tuned: the named styles' balance

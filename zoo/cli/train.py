@@ -22,7 +22,7 @@ def train(
     style_image: Annotated[Optional[Path], typer.Option("--style-image", help="Style image file.")] = None,
     data: Annotated[Optional[str], typer.Option(help="Folder of photos, or hf:DATASET (default: the preset's).")] = None,
     image_size: Annotated[Optional[int], typer.Option(help="Training crop, px (default: the preset's).")] = None,
-    style_size: Annotated[Optional[int], typer.Option(help="Style image long side for its Gram targets, px (default: the preset's).")] = None,
+    style_size: Annotated[Optional[int], typer.Option(help="Style image long side for its Gram targets, px (default: the preset's); a smaller painting is read at its own size, every stage scaled with it.")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Photos per step per device (default: the preset's).")] = None,
     steps: Annotated[Optional[int], typer.Option(help="Training steps (default: the preset's).")] = None,
     checkpoint_every: Annotated[Optional[int], typer.Option(

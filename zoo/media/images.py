@@ -82,9 +82,9 @@ def check_not_flat(x: torch.Tensor, label: str, least: float = 2 / 255) -> None:
 
 
 # A painting enlarged more than this to the size it is read at has lost brushwork the style term learns.
-# 13-minute models of cafe_terrace from copies of 448, 384 and 256 px (read at 512: 1.14x, 1.33x, 2x
-# enlarged) land 0.156, 0.185 and 0.297 from the painting by the zoo's style distance, against 0.125 from
-# its 800 px file (docs/models.md): even 1.14x costs a quarter. A copy within 1.1x passes unnamed.
+# 13-minute models of cafe_terrace from copies of 448, 384 and 256 px enlarged to 512 land 0.156, 0.185
+# and 0.297 from the painting by the zoo's style distance, against 0.125 from its 800 px file
+# (docs/models.md): even 1.14x costs a quarter. (zoo train reads such copies at their own size instead.)
 ENLARGED = 1.1
 
 

@@ -212,26 +212,31 @@ def catalogue(zoo: str | None = None) -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 def _one_style(cfg: TrainConfig, name: str | None, notice: Callable[[str], None] = print):
     from lit_modules.vgg import check_side
-    from train.schedule import stages
-    from zoo.media.images import check_not_flat, enlargement_note, pil_to_tensor, read_image, resize_long_side
+    from train.schedule import painting_read_size, scaled_to_painting, stages
+    from zoo.media.images import ENLARGED, check_not_flat, enlargement_note, pil_to_tensor, read_image, resize_long_side
 
+    path = resolve(name) if name else Path(cfg.style_image).expanduser()
+    img = read_image(path)
+    wanted = cfg.painting_size()
+    read = painting_read_size(max(img.size), wanted)  # its own size if smaller: run_train scales the stages to it
+    scaled = scaled_to_painting(cfg, read)
     if name:
-        path = resolve(name)
         s = get(name)
         meta = {"name": s.name, "title": s.title, "artist": s.artist, "file": s.file, "sha256": sha256_file(path)}
         recs = recommended(name, "fast")
     else:
-        path = Path(cfg.style_image).expanduser()
-        meta = {"name": path.stem, "title": path.stem, "artist": "", "file": path.name,
-                "sha256": sha256_file(path) if path.is_file() else ""}
-        recs = untuned_weights(cfg.style_size)
-    img = read_image(path)
-    smallest = min(s.style_size for s in stages(cfg))  # the size the run reads it at, least of its stages
+        meta = {"name": path.stem, "title": path.stem, "artist": "", "file": path.name, "sha256": sha256_file(path)}
+        recs = untuned_weights(scaled.style_size)  # the calibration's references at the first stage's size
+    smallest = min(s.style_size for s in stages(scaled))  # the size the run reads it at, least of its stages
     check_side(f"the painting {path.name}", (img.height, img.width), smallest, cfg.style_layers)
-    note = enlargement_note(f"the painting {path.name}", img.size, cfg.painting_size(), "the run")
+    note = enlargement_note(f"the painting {path.name}", img.size, read, "the run")
     if note:
         notice(note)
-    x = pil_to_tensor(resize_long_side(img, cfg.painting_size()))  # (1, 3, H, W)
+    elif read * ENLARGED < wanted:
+        notice(f"the painting {path.name} is {img.width}x{img.height} px, under the {wanted} px the run reads paintings at: "
+               f"it is read at its own size, every stage's painting scaled by {read / wanted:.2f} (its strokes paint that much "
+               f"smaller; enlarged, its brushwork would go soft); a copy {wanted} px or more paints at the usual scale")
+    x = pil_to_tensor(resize_long_side(img, read))  # (1, 3, H, W)
     check_not_flat(x, f"the painting {path.name}")
     return meta, x, recs
 
