@@ -234,8 +234,8 @@ def _one_style(cfg: TrainConfig, name: str | None, notice: Callable[[str], None]
         notice(note)
     elif read * ENLARGED < wanted:
         notice(f"the painting {path.name} is {img.width}x{img.height} px, under the {wanted} px the run reads paintings at: "
-               f"it is read at its own size, every stage's painting scaled by {read / wanted:.2f} (its strokes paint that much "
-               f"smaller; enlarged, its brushwork would go soft); a copy {wanted} px or more paints at the usual scale")
+               f"it is read at its own size, every stage's painting scaled by {read / wanted:.2f} (strokes that much smaller, "
+               f"not soft); a copy {wanted} px or more paints at the usual scale")
     x = pil_to_tensor(resize_long_side(img, read))  # (1, 3, H, W)
     check_not_flat(x, f"the painting {path.name}")
     return meta, x, recs
