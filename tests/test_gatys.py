@@ -1,7 +1,10 @@
 """Gatys optimisation on a real 64-128 px pair, under a real Lightning Trainer."""
 from __future__ import annotations
 
+import math
+
 import torch
+from hypothesis import given, strategies as st
 
 from conftest import PHOTOS, PHOTOS_1K, STYLES
 from lit_modules.color import rgb_to_yuv
@@ -148,3 +151,16 @@ def test_layout_term_keeps_a_portraits_layout():
         out, _ = stylize(portrait, [wave], cfg, progress=False)
         got[weight] = layout_ssim(out, fit_size(portrait, 128))
     assert got[20.0] > got[0.0] + 0.05, got  # measured 0.43 vs 0.32
+
+
+@given(st.integers(1, 5000), st.sampled_from([64, 128, 512, 1024, 2048]), st.floats(0.25, 2.0), st.booleans())
+def test_a_style_image_is_read_at_its_own_size_when_smaller_never_under_half(own, size, scale, own_size):
+    """At the last scale: the size asked for (style_scale x size) if the painting has it, else its own
+    size, but at least half of what was asked; with style_own_size off, always what was asked. Every
+    coarser scale reads it in the same proportion."""
+    cfg = GatysConfig(size=size, style_scale=scale, style_own_size=own_size)
+    wanted = max(16, round(scale * size))
+    last = cfg.style_side(size, own)
+    assert last == (min(wanted, max(own, math.ceil(wanted / 2))) if own_size else wanted)
+    half = cfg.style_side(size // 2, own)
+    assert abs(half - max(16, last * (size // 2) / size)) <= 1
