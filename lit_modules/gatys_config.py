@@ -51,7 +51,7 @@ class GatysConfig:
     pooling: str = "avg"
     style_scale: float = 1.0  # style image long side = style_scale * output long side
     # A style image smaller than style_scale x size is read at its own size at the last scale, every
-    # scale's painting scaled with it (lit_modules.painting; never under half). Enlarged, its
+    # scale's painting scaled with it (lit_modules.painting; down to 96 px of 512). Enlarged, its
     # brushwork goes soft: with a 384 px copy of cafe_terrace (4 demo photos at 512 px) style d to the
     # painting is 0.121 enlarged, 0.074 at its own size, 0.089 from its 800 px file (content d 0.49,
     # 0.56, 0.50); enlarged at twice the style weight, 0.108 / 0.61 (docs/models.md).
@@ -106,7 +106,7 @@ class GatysConfig:
     def style_side(self, long_side: int, own: int) -> int:
         """The long side a style image ``own`` px long is read at while the image is ``long_side`` px:
         ``style_scale`` x ``long_side``, times own / wanted for a painting smaller than the last scale
-        wants it (``style_own_size``; at least half, ``lit_modules.painting``)."""
+        wants it (``style_own_size``; down to ``lit_modules.painting.SMALLEST_READ``)."""
         from .painting import painting_read_size
 
         wanted = self.style_wanted()

@@ -99,20 +99,20 @@ def test_help_explains_options():
     assert r.exit_code == 0 and "--preserve-color" in r.output and "Gatys" in r.output
 
 
-def test_a_small_style_image_is_read_at_its_own_size_and_a_thumbnail_enlarged_to_half(tmp_path):
-    """Output 128 px: a 96 px painting is read at 96 (every scale's painting x0.75), said in one line;
-    a 40 px thumbnail at 64 (half: a few VGG cells would be left), its enlargement named;
-    --style-scale given reads even the 96 px one at that scale, enlarged and named; a large one: no line."""
+def test_a_small_style_image_is_read_at_its_own_size_and_a_thumbnail_enlarged_to_the_smallest_read(tmp_path):
+    """Output 256 px: a 192 px painting is read at 192 (every scale's painting x0.75), said in one line;
+    a 40 px thumbnail at 48 (96 of 512, the smallest copy measured), its enlargement named;
+    --style-scale given reads even the 192 px one at that scale, enlarged and named; a large one: no line."""
     small, thumb = tmp_path / "small.png", tmp_path / "thumb.png"
-    Image.open(STYLES / "wave.jpg").convert("RGB").resize((96, 72)).save(small)
+    Image.open(STYLES / "wave.jpg").convert("RGB").resize((192, 144)).save(small)
     Image.open(STYLES / "wave.jpg").convert("RGB").resize((40, 30)).save(thumb)
-    size = ["--size", "128", "--min-size", "64", "--steps", "1", "--min-steps", "1", "--quiet", "--device", "cpu"]
+    size = ["--size", "256", "--min-size", "128", "--steps", "1", "--min-steps", "1", "--quiet", "--device", "cpu"]
     cases = (
-        (small, [], "small.png is 96x72 px, under the 128 px the last scale reads paintings at: it is read at its own size, "
+        (small, [], "small.png is 192x144 px, under the 256 px the last scale reads paintings at: it is read at its own size, "
                     "every scale's painting scaled by 0.75"),
-        (thumb, [], "thumb.png is 40x30 px and the last scale reads it at 64 px (1.6x enlarged)"),
-        (small, ["--style-scale", "1"], "small.png is 96x72 px and the last scale reads it at 128 px (1.3x enlarged): its "
-                                        "brushwork will be soft; a copy 128 px or more on its long side paints sharper, "
+        (thumb, [], "thumb.png is 40x30 px and the last scale reads it at 48 px (1.2x enlarged)"),
+        (small, ["--style-scale", "1"], "small.png is 192x144 px and the last scale reads it at 256 px (1.3x enlarged): its "
+                                        "brushwork will be soft; a copy 256 px or more on its long side paints sharper, "
                                         "or --style-scale 0.75 reads it at its own size"),
         (STYLES / "wave.jpg", [], None),
     )

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from conftest import PHOTOS_1K, STYLES
 from lit_modules.errors import ConfigError
-from lit_modules.painting import painting_read_size
+from lit_modules.painting import SMALLEST_READ, painting_read_size
 from train.config import build_config
 from train.schedule import Stage, describe, lr_at, resize_painting, scaled_to_painting, stage_at, stages
 from zoo.cli import app
@@ -224,26 +224,26 @@ def test_a_painting_smaller_than_the_run_reads_it_is_read_at_its_own_size_with_t
         assert (cfg["style_size"], cfg["last_stage"]["style_size"]) == sizes
 
 
-def test_a_thumbnail_is_enlarged_to_half_the_size_and_named(tmp_path):
-    """A 200 px copy is read at 256 px (half of 512: a thumbnail's own size leaves VGG a few cells):
-    the run goes on and says the brushwork will be soft and what size of copy paints sharper."""
+def test_a_copy_under_the_smallest_measured_is_enlarged_to_it_and_named(tmp_path):
+    """An 80 px copy is read at 96 px (96 of 512, the smallest copy measured; its own size would leave
+    VGG a few cells): the run goes on and says the brushwork will be soft and what size paints sharper."""
     small = tmp_path / "small.png"
-    Image.open(STYLES / "tahiti.jpg").convert("RGB").resize((200, 150)).save(small)
+    Image.open(STYLES / "tahiti.jpg").convert("RGB").resize((80, 60)).save(small)
     r = CliRunner().invoke(app, ["train", "--style-image", str(small), "--data", VAL, "--steps", "1",
                                  "--image-size", "32", "--quiet", "--out", str(tmp_path / "runs"), "--run-id", "t"])
     assert r.exit_code == 0, r.output
-    assert "small.png is 200x150 px and the run reads it at 256 px (1.3x enlarged)" in r.output, r.output
-    assert "256 px or more on its long side" in r.output
+    assert "small.png is 80x60 px and the run reads it at 96 px (1.2x enlarged)" in r.output, r.output
+    assert "96 px or more on its long side" in r.output
     cfg = yaml.safe_load((tmp_path / "runs" / "t" / "config.yaml").read_text())
-    assert (cfg["style_size"], cfg["last_stage"]["style_size"]) == (192, 256)
+    assert (cfg["style_size"], cfg["last_stage"]["style_size"]) == (72, 96)
 
 
 @given(st.integers(1, 5000), st.integers(16, 2048), st.integers(16, 2048))
-def test_a_painting_is_never_enlarged_past_half_and_the_stages_keep_their_ratio(long_side, first, last):
+def test_a_painting_is_enlarged_only_below_the_smallest_read_and_the_stages_keep_their_ratio(long_side, first, last):
     cfg = build_config("own", style_image="p.png", style_size=first, last_stage={"at": 0.42, "style_size": last})
     wanted = cfg.painting_size()
     read = painting_read_size(long_side, wanted)
-    assert read == min(wanted, max(long_side, math.ceil(wanted / 2)))
+    assert read == min(wanted, max(long_side, math.ceil(wanted * SMALLEST_READ)))
     scaled = scaled_to_painting(cfg, read)
     assert abs(scaled.painting_size() - read) <= 0.5 + 1e-9
     assert abs(scaled.style_size - first * read / wanted) <= 0.5 and abs(scaled.last_stage["style_size"] - last * read / wanted) <= 0.5
