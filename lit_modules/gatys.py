@@ -239,7 +239,7 @@ def stylize(
     loss = build_loss(cfg)
     _fast_vgg(loss, device, cfg.precision)
     def set_style(long_side: int) -> None:
-        loss.set_style([fit_size(s, cfg.style_side(long_side, max(s.shape[-2:]))).to(device) for s in styles], style_weights)
+        loss.set_style([fit_size(s, max(16, round(cfg.style_scale * long_side))).to(device) for s in styles], style_weights)
 
     set_style(cfg.size)
 
@@ -282,8 +282,7 @@ def stylize(
     if cfg.preserve_color:
         out = preserve_color(out, content_full)
     report = {"terms": terms, "sizes": sizes, "scales": scales, "seconds": time.perf_counter() - t0, "config": cfg.to_dict(),
-              "bf16": loss.vgg.body[0].weight.dtype == torch.bfloat16, "shape": list(out.shape[-2:]),
-              "style_sides": [cfg.style_side(cfg.size, max(s.shape[-2:])) for s in styles]}  # at the last scale
+              "bf16": loss.vgg.body[0].weight.dtype == torch.bfloat16, "shape": list(out.shape[-2:])}
     return out, report
 
 

@@ -50,12 +50,6 @@ class GatysConfig:
     backbone: str = "caffe"
     pooling: str = "avg"
     style_scale: float = 1.0  # style image long side = style_scale * output long side
-    # A style image smaller than style_scale x size is read at its own size at the last scale, every
-    # scale's painting scaled with it (lit_modules.painting; down to 96 px of 512). Enlarged, its
-    # brushwork goes soft: with a 384 px copy of cafe_terrace (4 demo photos at 512 px) style d to the
-    # painting is 0.121 enlarged, 0.074 at its own size, 0.089 from its 800 px file (content d 0.49,
-    # 0.56, 0.50); enlarged at twice the style weight, 0.108 / 0.61 (docs/models.md).
-    style_own_size: bool = True
     # The painting resized with each scale, so strokes keep their size relative to the picture
     # (False: the output-size painting throughout, which paints 4x larger strokes at 128 px and
     # wiped out a portrait's face: layout SSIM 0.53 -> 0.78 with True).
@@ -95,23 +89,9 @@ class GatysConfig:
 
         coarsest = scale_sizes(self.size, self.min_size, self.scale_factor)[0]
         check_side("the photo", tuple(photo_hw), coarsest, [*self.content_layers, *self.layout_layers, *self.style_layers])
+        side = max(16, round(self.style_scale * (coarsest if self.style_per_scale else self.size)))
         for i, hw in enumerate(style_hws):
-            side = self.style_side(coarsest if self.style_per_scale else self.size, max(hw))
             check_side("the style image" if len(style_hws) == 1 else f"style image {i + 1}", tuple(hw), side, self.style_layers)
-
-    def style_wanted(self) -> int:
-        """The long side the last scale reads a style image at (one large enough), px."""
-        return max(16, round(self.style_scale * self.size))
-
-    def style_side(self, long_side: int, own: int) -> int:
-        """The long side a style image ``own`` px long is read at while the image is ``long_side`` px:
-        ``style_scale`` x ``long_side``, times own / wanted for a painting smaller than the last scale
-        wants it (``style_own_size``; down to ``lit_modules.painting.SMALLEST_READ``)."""
-        from .painting import painting_read_size
-
-        wanted = self.style_wanted()
-        k = painting_read_size(own, wanted) / wanted if self.style_own_size else 1.0
-        return max(16, round(self.style_scale * long_side * k))
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -99,36 +99,12 @@ def test_help_explains_options():
     assert r.exit_code == 0 and "--preserve-color" in r.output and "Gatys" in r.output
 
 
-def test_a_small_style_image_is_read_at_its_own_size_and_a_thumbnail_enlarged_to_the_smallest_read(tmp_path):
-    """Output 256 px: a 192 px painting is read at 192 (every scale's painting x0.75), said in one line;
-    a 40 px thumbnail at 48 (96 of 512, the smallest copy measured), its enlargement named;
-    --style-scale given reads even the 192 px one at that scale, enlarged and named; a large one: no line."""
-    small, thumb = tmp_path / "small.png", tmp_path / "thumb.png"
-    Image.open(STYLES / "wave.jpg").convert("RGB").resize((192, 144)).save(small)
-    Image.open(STYLES / "wave.jpg").convert("RGB").resize((40, 30)).save(thumb)
-    size = ["--size", "256", "--min-size", "128", "--steps", "1", "--min-steps", "1", "--quiet", "--device", "cpu"]
-    cases = (
-        (small, [], "small.png is 192x144 px, under the 256 px the last scale reads paintings at: it is read at its own size, "
-                    "every scale's painting scaled by 0.75"),
-        (thumb, [], "thumb.png is 40x30 px and the last scale reads it at 48 px (1.2x enlarged)"),
-        (small, ["--style-scale", "1"], "small.png is 192x144 px and the last scale reads it at 256 px (1.3x enlarged): its "
-                                        "brushwork will be soft; a copy 256 px or more on its long side paints sharper, "
-                                        "or --style-scale 0.75 reads it at its own size"),
-        (STYLES / "wave.jpg", [], None),
-    )
-    for painting, extra, line in cases:
-        r = runner.invoke(app, ["stylize", str(PHOTOS / "tubingen.jpg"), "--style-image", str(painting),
-                                "-o", str(tmp_path / "out.jpg"), *size, *extra])
-        assert r.exit_code == 0, _err(r)
-        assert (line in r.output) if line else ("own size" not in r.output and "enlarged" not in r.output), r.output
-
-
-def test_the_report_says_the_size_each_style_image_was_read_at(tmp_path):
-    from zoo.inference.gatys import run_stylize
-
+def test_a_style_image_smaller_than_the_last_scale_is_named_with_its_enlargement(tmp_path):
     small = tmp_path / "small.png"
-    Image.open(STYLES / "wave.jpg").convert("RGB").resize((48, 36)).save(small)
-    got = []
-    report = run_stylize(PHOTOS / "tubingen.jpg", tmp_path / "o.png", style_images=[small, STYLES / "udnie.jpg"],
-                         overrides={"size": 64, "min_size": 32, "steps": 1, "min_steps": 1}, progress=False, notice=got.append)
-    assert report["style_sides"] == [48, 64] and len(got) == 1 and "small.png" in got[0]
+    Image.open(STYLES / "wave.jpg").convert("RGB").resize((16, 12)).save(small)
+    for painting, said in ((small, True), (STYLES / "wave.jpg", False)):
+        r = runner.invoke(app, ["stylize", str(PHOTOS / "tubingen.jpg"), "--style-image", str(painting),
+                                "-o", str(tmp_path / "out.jpg"), *TINY])
+        assert r.exit_code == 0, _err(r)
+        assert ("small.png is 16x12 px and the last scale reads it at 32 px (2.0x enlarged)" in r.output) == said, r.output
+        assert ("--style-scale 0.5 reads it at its own size" in r.output) == said  # 16 px of a 32 px output

@@ -1,10 +1,7 @@
 """Gatys optimisation on a real 64-128 px pair, under a real Lightning Trainer."""
 from __future__ import annotations
 
-import math
-
 import torch
-from hypothesis import given, strategies as st
 
 from conftest import PHOTOS, PHOTOS_1K, STYLES
 from lit_modules.color import rgb_to_yuv
@@ -13,7 +10,6 @@ import pytest
 from lit_modules.errors import ConfigError
 from lit_modules.gatys import GatysStylizer, build_loss, content_weights, fit_size, scale_sizes, stage_steps, stylize
 from lit_modules.gatys_config import GatysConfig
-from lit_modules.painting import SMALLEST_READ
 from zoo.evaluation.metrics import layout_ssim, metrics_for
 from zoo.media.images import load_image, save_image
 
@@ -152,17 +148,3 @@ def test_layout_term_keeps_a_portraits_layout():
         out, _ = stylize(portrait, [wave], cfg, progress=False)
         got[weight] = layout_ssim(out, fit_size(portrait, 128))
     assert got[20.0] > got[0.0] + 0.05, got  # measured 0.43 vs 0.32
-
-
-@given(st.integers(1, 5000), st.sampled_from([64, 128, 512, 1024, 2048]), st.floats(0.25, 2.0), st.booleans())
-def test_a_style_image_is_read_at_its_own_size_when_smaller_down_to_the_smallest_read(own, size, scale, own_size):
-    """At the last scale: the size asked for (style_scale x size) if the painting has it, else its own
-    size, but at least SMALLEST_READ of what was asked; with style_own_size off, always what was asked. Every
-    coarser scale reads it in the same proportion."""
-    cfg = GatysConfig(size=size, style_scale=scale, style_own_size=own_size)
-    wanted = max(16, round(scale * size))
-    last = cfg.style_side(size, own)
-    read = min(wanted, max(own, math.ceil(wanted * SMALLEST_READ))) if own_size else wanted
-    assert abs(last - max(16, read)) <= 1  # the loss network's 16 px least; rounding of style_scale x size
-    half = cfg.style_side(size // 2, own)
-    assert abs(half - max(16, last * (size // 2) / size)) <= 1

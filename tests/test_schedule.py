@@ -12,9 +12,8 @@ from typer.testing import CliRunner
 
 from conftest import PHOTOS_1K, STYLES
 from lit_modules.errors import ConfigError
-from lit_modules.painting import SMALLEST_READ, painting_read_size
 from train.config import build_config
-from train.schedule import Stage, describe, lr_at, resize_painting, scaled_to_painting, stage_at, stages
+from train.schedule import SMALLEST_READ, Stage, describe, lr_at, painting_read_size, resize_painting, scaled_to_painting, stage_at, stages
 from zoo.cli import app
 from zoo.media.images import load_image
 

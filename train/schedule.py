@@ -53,8 +53,21 @@ def describe(plan: list[Stage], minutes: float | None, steps: int | None = None)
     return f"{'; then '.join(parts)} of {budget} (cosine lr decay in each stage)"
 
 
-# A painting smaller than the run's painting size is read at its own size (lit_modules.painting),
-# every stage's painting scaled with it.
+# A painting smaller than the run's painting size is read at its own size, every stage's painting
+# scaled with it, not enlarged: 13-minute `own` models of cafe_terrace from a 384 px copy land 0.126 from
+# the painting (style d; its 800 px file: 0.125) read at 288/384 px, 0.185 enlarged to 384/512 (docs/models.md).
+# Thumbnails too: a 160 px copy 0.176 at its own size, 0.215 enlarged to 256 px (content d 0.566 vs
+# 0.585); a 96 px copy 0.206 against 0.364 (0.598 vs 0.527). Below the smallest copy measured (96 px of
+# 512) it is enlarged to that size: a few VGG cells would make its Gram targets, and nothing is measured there.
+SMALLEST_READ = 96 / 512
+
+
+def painting_read_size(long_side: int, wanted: int) -> int:
+    """The long side a painting of ``long_side`` px is read at by a run that reads paintings at
+    ``wanted`` px: its own size when smaller (never enlarged), but at least ``SMALLEST_READ`` of ``wanted``."""
+    return max(min(long_side, wanted), math.ceil(wanted * SMALLEST_READ))
+
+
 def scaled_to_painting(cfg, read: int):
     """``cfg`` with every stage's painting size scaled by ``read / cfg.painting_size()`` (the stages'
     ratio kept: 384 and 512 px become 288 and 384 for a painting read at 384 px); ``cfg`` if none."""

@@ -27,7 +27,7 @@ def stylize(
     style_weight: Annotated[Optional[float], typer.Option(help="Style weight (default: the style's recommendation).")] = None,
     tv_weight: Annotated[Optional[float], typer.Option(help="Total-variation weight (default: the style's recommendation).")] = None,
     layout_weight: Annotated[Optional[float], typer.Option(help="Weight of the shallow content term that holds the photo's layout at every scale but the last (0: off; default: the style's recommendation).")] = None,
-    style_scale: Annotated[Optional[float], typer.Option(help="Style image size relative to the output (default: the output's size, or a smaller style image's own size); given, every style image is read at it, even enlarged.", show_default=False)] = None,
+    style_scale: Annotated[float, typer.Option(help="Style image size relative to the output.")] = _G.style_scale,
     preserve_color: Annotated[bool, typer.Option("--preserve-color", help="Keep the photo's colours; transfer luminance only.")] = False,
     init: Annotated[str, typer.Option(help="content, noise, or an image path.")] = _G.init,
     seed: Annotated[int, typer.Option(help="Random seed.")] = _G.seed,

@@ -22,15 +22,11 @@ def parse_weights(text: str | None, n: int) -> list[float] | None:
 
 
 def gatys_config(style: str | None, overrides: dict) -> GatysConfig:
-    """Defaults <- the named style's recommended Gatys weights <- explicit overrides (None = unset; a
-    ``style_scale`` given reads every painting at it, not a small one at its own size)."""
+    """Defaults <- the named style's recommended Gatys weights <- explicit overrides (None = unset)."""
     cfg = GatysConfig()
     if style is not None:
         cfg = replace(cfg, **styles.recommended(style, "gatys"))
-    given = {k: v for k, v in overrides.items() if v is not None}
-    if "style_scale" in given:  # asked for: every painting at that scale, even a small one enlarged
-        given.setdefault("style_own_size", False)
-    cfg = replace(cfg, **given)
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     cfg.check()
     return cfg
 
@@ -63,9 +59,9 @@ def run_stylize(
     for p, t in zip(style_paths, style_ts):
         images.check_not_flat(t, f"the style image {p.name}")
         own = max(t.shape[-2:])  # the painting's long side in its file
-        note = images.reading_note(f"the style image {p.name}", (t.shape[-1], t.shape[-2]), cfg.style_side(cfg.size, own),
-                                   cfg.style_wanted(), "the last scale", "every scale's painting",
-                                   f", or --style-scale {own / cfg.size:.2g} reads it at its own size")
+        note = images.enlargement_note(f"the style image {p.name}", (t.shape[-1], t.shape[-2]),
+                                       max(16, round(cfg.style_scale * cfg.size)), "the last scale",
+                                       f", or --style-scale {own / cfg.size:.2g} reads it at its own size")
         if note and notice:
             notice(note)
     init_t = images.load_image(init_path) if init_path else None

@@ -84,8 +84,8 @@ def check_not_flat(x: torch.Tensor, label: str, least: float = 2 / 255) -> None:
 # A painting enlarged more than this to the size it is read at has lost brushwork the style term learns.
 # 13-minute models of cafe_terrace from copies of 448, 384 and 256 px enlarged to 512 land 0.156, 0.185
 # and 0.297 from the painting by the zoo's style distance, against 0.125 from its 800 px file
-# (docs/models.md): even 1.14x costs a quarter. (zoo train and zoo stylize read such copies at their own
-# size instead, down to 96 px of 512: lit_modules.painting.)
+# (docs/models.md): even 1.14x costs a quarter. (zoo train reads such copies at their own size instead,
+# down to 96 px of 512: train.schedule.painting_read_size; zoo stylize names them.)
 ENLARGED = 1.1
 
 
@@ -97,18 +97,6 @@ def enlargement_note(label: str, wh: tuple[int, int], long_side: int, reader: st
         return None
     return (f"{label} is {w}x{h} px and {reader} reads it at {long_side} px ({long_side / max(w, h):.1f}x enlarged): "
             f"its brushwork will be soft; a copy {long_side} px or more on its long side paints sharper{also}")
-
-
-def reading_note(label: str, wh: tuple[int, int], read: int, wanted: int, reader: str, scaled: str, also: str = "") -> str | None:
-    """The line for a painting of ``wh`` (W, H) px that ``reader`` reads at ``read`` px where it reads
-    paintings at ``wanted``: its enlargement (``enlargement_note``), or that it is read at its own size
-    with ``scaled`` (every stage's or scale's painting) scaled by read / wanted; None if neither."""
-    note = enlargement_note(label, wh, read, reader, also)
-    if note or read * ENLARGED >= wanted:
-        return note
-    return (f"{label} is {wh[0]}x{wh[1]} px, under the {wanted} px {reader} reads paintings at: it is read at its own "
-            f"size, {scaled} scaled by {read / wanted:.2f} (strokes that much smaller, not soft); a copy {wanted} px "
-            "or more paints at the usual scale")
 
 
 def url_error(path: str | os.PathLike) -> ImageError:

@@ -212,9 +212,8 @@ def catalogue(zoo: str | None = None) -> list[dict]:
 # ------------------------------------------------------------------------------------------------
 def _one_style(cfg: TrainConfig, name: str | None, notice: Callable[[str], None] = print):
     from lit_modules.vgg import check_side
-    from lit_modules.painting import painting_read_size
-    from train.schedule import scaled_to_painting, stages
-    from zoo.media.images import check_not_flat, pil_to_tensor, read_image, reading_note, resize_long_side
+    from train.schedule import painting_read_size, scaled_to_painting, stages
+    from zoo.media.images import ENLARGED, check_not_flat, enlargement_note, pil_to_tensor, read_image, resize_long_side
 
     path = resolve(name) if name else Path(cfg.style_image).expanduser()
     img = read_image(path)
@@ -230,9 +229,13 @@ def _one_style(cfg: TrainConfig, name: str | None, notice: Callable[[str], None]
         recs = untuned_weights(scaled.style_size)  # the calibration's references at the first stage's size
     smallest = min(s.style_size for s in stages(scaled))  # the size the run reads it at, least of its stages
     check_side(f"the painting {path.name}", (img.height, img.width), smallest, cfg.style_layers)
-    note = reading_note(f"the painting {path.name}", img.size, read, wanted, "the run", "every stage's painting")
+    note = enlargement_note(f"the painting {path.name}", img.size, read, "the run")
     if note:
         notice(note)
+    elif read * ENLARGED < wanted:
+        notice(f"the painting {path.name} is {img.width}x{img.height} px, under the {wanted} px the run reads paintings at: "
+               f"it is read at its own size, every stage's painting scaled by {read / wanted:.2f} (strokes that much smaller, "
+               f"not soft); a copy {wanted} px or more paints at the usual scale")
     x = pil_to_tensor(resize_long_side(img, read))  # (1, 3, H, W)
     check_not_flat(x, f"the painting {path.name}")
     return meta, x, recs
