@@ -159,3 +159,12 @@ def test_publish_names_what_is_wrong_with_its_source(tmp_path, source, words):
     r = CliRunner().invoke(app, ["publish", str(path), "--name", "x", "--zoo", str(tmp_path / "zoo"), "--no-sample"])
     assert r.exit_code == 1 and words in r.output and r.output.count("\n") == 1, r.output
     assert not (tmp_path / "zoo").exists()
+
+
+@pytest.mark.parametrize("styles, words", [("nope", "unknown style 'nope'"), ("wave,stary", "did you mean starry?")])
+def test_a_mistyped_style_is_named_before_the_data_is_looked_for(tmp_path, styles, words):
+    """Without --data the preset's Hub dataset is looked for (and is not in this offline cache): the
+    style name the user typed is the error to see, in one line, and no run directory is made."""
+    r = zoo("--style", styles, "--quiet", "--out", str(tmp_path / "runs"))
+    assert r.exit_code == 1 and words in r.output and "dataset" not in r.output, r.output
+    assert "Traceback" not in r.output and not (tmp_path / "runs").exists()

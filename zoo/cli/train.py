@@ -79,6 +79,12 @@ def train(
         typer.echo(message, err=True)
 
     with errors_as_exit():
+        if style is not None:  # a mistyped name before the data check: without --data that is the preset's Hub dataset
+            from train.config import TrainConfig
+            from zoo.registry.styles import get
+
+            for name in TrainConfig(style=style).style_names():
+                get(name)
         summary = run_train(
             dict(style=style, style_image=None if style_image is None else str(style_image), data=data, image_size=image_size, style_size=style_size,
                  photo_size=photo_size, init=init, batch_size=batch_size, max_steps=steps, checkpoint_every=checkpoint_every, max_time=max_time, minutes=minutes, content_weight=content_weight,
