@@ -56,10 +56,12 @@ def describe(plan: list[Stage], minutes: float | None, steps: int | None = None)
 # A painting smaller than the run's painting size is read at its own size, every stage's painting
 # scaled with it, not enlarged: 13-minute `own` models of cafe_terrace from a 384 px copy land 0.126 from
 # the painting (style d; its 800 px file: 0.125) read at 288/384 px, 0.185 enlarged to 384/512 (docs/models.md).
-# Thumbnails too: a 160 px copy 0.176 at its own size, 0.215 enlarged to 256 px (content d 0.566 vs
-# 0.585); a 96 px copy 0.206 against 0.364 (0.598 vs 0.527). Below the smallest copy measured (96 px of
-# 512) it is enlarged to that size: a few VGG cells would make its Gram targets, and nothing is measured there.
-SMALLEST_READ = 96 / 512
+# Not below half that size: a thumbnail at its own size paints strokes a third of the painting's or less,
+# and whether that beats its soft enlargement depends on the painting. cafe_terrace's 160 and 96 px copies
+# landed 0.176 and 0.206 at their own size against 0.215 and 0.364 enlarged to 256 px; woman_with_hat's
+# 0.497 and 0.688 against 0.224 and 0.281 (its flat patches painted as a fine mesh). Enlarged is the
+# smaller worst case (docs/models.md, "Thumbnails").
+SMALLEST_READ = 0.5
 
 
 def painting_read_size(long_side: int, wanted: int) -> int:

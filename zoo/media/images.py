@@ -85,7 +85,7 @@ def check_not_flat(x: torch.Tensor, label: str, least: float = 2 / 255) -> None:
 # 13-minute models of cafe_terrace from copies of 448, 384 and 256 px enlarged to 512 land 0.156, 0.185
 # and 0.297 from the painting by the zoo's style distance, against 0.125 from its 800 px file
 # (docs/models.md): even 1.14x costs a quarter. (zoo train reads such copies at their own size instead,
-# down to 96 px of 512: train.schedule.painting_read_size; zoo stylize names them.)
+# down to half of 512: train.schedule.painting_read_size; zoo stylize names them.)
 ENLARGED = 1.1
 
 
