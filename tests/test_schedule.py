@@ -224,7 +224,7 @@ def test_a_painting_smaller_than_the_run_reads_it_is_read_at_its_own_size_with_t
 
 
 def test_a_thumbnail_is_enlarged_to_half_the_size_and_named(tmp_path):
-    """A 200 px copy is read at 256 px (half of 512: at its own size a thumbnail's model landed 1.7-2.5x
+    """A 200 px copy is read at 256 px (half of 512: at its own size a thumbnail's model landed 2.2-2.5x
     further from woman_with_hat than enlarged): the run goes on and says the brushwork will be soft
     and what size of copy paints sharper."""
     small = tmp_path / "small.png"
